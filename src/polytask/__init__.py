@@ -1,0 +1,1 @@
+"""polytask: multi-task learning, end to end."""

@@ -1,0 +1,213 @@
+"""Sections of an experiment configuration: dataset, settings, tasks, split, budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from polytask import _config_checks as c
+from polytask import _registry as reg
+from polytask._config_checks import ConfigError
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where the data come from.
+
+    Attributes
+    ----------
+    synthetic : str or None
+        Key of :func:`polytask._registry.synthetic_generators`.
+    name : str or None
+        A registered real dataset (:data:`polytask.data.DATASETS`).
+    params : dict
+        Generator or loader parameters.
+    featurizer : str or None
+        Key of :func:`polytask._registry.featurizers` (for SMILES datasets).
+    featurizer_params : dict
+        Its parameters.
+    data_home : str or None
+        Folder of the real datasets (relative to the configuration file).
+    seed : int or None
+        Fixed seed of a synthetic generator; None draws new data for every run seed.
+    standardize : bool
+        Standardise the features with the statistics of the training part.
+    """
+
+    synthetic: str | None = None
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    featurizer: str | None = None
+    featurizer_params: dict[str, Any] = field(default_factory=dict)
+    data_home: str | None = None
+    seed: int | None = None
+    standardize: bool = True
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A variant of the dataset: ``params`` override ``dataset.params``."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    """Task selection, roles, weights and metrics (names checked once data are loaded)."""
+
+    select: tuple[str, ...] | None = None
+    auxiliary: tuple[str, ...] = ()
+    weights: dict[str, float] = field(default_factory=dict)
+    metrics: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Test fraction, validation fraction of the training part, published split."""
+
+    test: float = 0.25
+    val: float = 0.2
+    published: bool = False
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Stop launching units after ``max_units`` trainings or ``time_limit`` seconds."""
+
+    max_units: int | None = None
+    time_limit: float | None = None
+
+
+def parse_seeds(value: object, path: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple(range(c.integer(value, path, minimum=1)))
+    items = c.sequence(value, path)
+    if not items:
+        raise ConfigError(f"{path}: expected a positive count or a non-empty list of seeds")
+    seeds = tuple(c.integer(v, c.join(path, i), minimum=0) for i, v in enumerate(items))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{path}: seeds must be distinct, got {list(seeds)}")
+    return seeds
+
+
+def parse_dataset(value: object) -> DatasetConfig:
+    from polytask.data import DATASETS
+
+    path = "dataset"
+    m = c.mapping(value, path)
+    c.check_keys(m, path, ("synthetic", "name", "params", "featurizer", "data_home", "seed",
+                           "standardize"))
+    if ("synthetic" in m) == ("name" in m):
+        raise ConfigError("dataset: give exactly one of 'synthetic' (a generator: "
+                          f"{sorted(reg.synthetic_generators())}) or 'name' (a registered "
+                          f"dataset: {sorted(DATASETS)})")
+    synthetic = name = None
+    if "synthetic" in m:
+        synthetic = c.choice(m["synthetic"], "dataset.synthetic", reg.synthetic_generators())
+        allowed: tuple[str, ...] = reg.synthetic_generators()[synthetic].params
+    else:
+        name = c.choice(m["name"], "dataset.name", DATASETS)
+        allowed = reg.signature_params(DATASETS[name].loader,
+                                       ("data_home", "download", "featurize"))
+    params = c.plain(c.params(m.get("params"), "dataset.params", allowed), "dataset.params")
+    feat, feat_params = None, {}
+    if m.get("featurizer") is not None:
+        f = m["featurizer"]
+        fm = {"name": f} if isinstance(f, str) else c.mapping(f, "dataset.featurizer")
+        c.check_keys(fm, "dataset.featurizer", ("name", "params"))
+        feat = c.choice(fm.get("name"), "dataset.featurizer.name", reg.featurizers())
+        feat_params = c.plain(c.params(fm.get("params"), "dataset.featurizer.params",
+                                       reg.featurizers()[feat].params),
+                              "dataset.featurizer.params")
+    return DatasetConfig(
+        synthetic=synthetic, name=name, params=params, featurizer=feat,
+        featurizer_params=feat_params,
+        data_home=c.optional(c.string, m.get("data_home"), "dataset.data_home"),
+        seed=c.optional(c.integer, m.get("seed"), "dataset.seed", minimum=0),
+        standardize=c.boolean(m.get("standardize", True), "dataset.standardize"))
+
+
+def parse_settings(value: object, allowed: tuple[str, ...]) -> tuple[Setting, ...]:
+    if value is None:
+        return (Setting("default"),)
+    items = c.sequence(value, "settings")
+    if not items:
+        raise ConfigError("settings: expected a non-empty list (or leave it out)")
+    out = []
+    for i, item in enumerate(items):
+        path = c.join("settings", i)
+        m = c.mapping(item, path)
+        c.check_keys(m, path, ("name", "params"))
+        params = c.plain(c.params(m.get("params"), c.join(path, "params"), allowed),
+                         c.join(path, "params"))
+        default = ",".join(f"{k}={v}" for k, v in params.items()) or f"setting_{i}"
+        out.append(Setting(c.optional(c.string, m.get("name"), c.join(path, "name")) or default,
+                           params))
+    names = [s.name for s in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"settings: duplicate setting names {dupes}")
+    return tuple(out)
+
+
+def parse_tasks(value: object) -> TasksConfig:
+    from polytask.metrics import METRICS
+
+    path = "tasks"
+    m = c.mapping(value, path)
+    c.check_keys(m, path, ("select", "auxiliary", "weights", "metrics"))
+    weights = {k: c.number(v, c.join("tasks.weights", k), low=0.0)
+               for k, v in c.mapping(m.get("weights"), "tasks.weights").items()}
+    metrics = None
+    if m.get("metrics") is not None:
+        metrics = c.names(m["metrics"], "tasks.metrics")
+        for i, name in enumerate(metrics):
+            c.choice(name, c.join("tasks.metrics", i), METRICS)
+        if not metrics:
+            raise ConfigError("tasks.metrics: expected at least one metric")
+    return TasksConfig(
+        select=c.optional(c.names, m.get("select"), "tasks.select"),
+        auxiliary=c.names(m.get("auxiliary", []), "tasks.auxiliary"),
+        weights=weights, metrics=metrics)
+
+
+def parse_split(value: object) -> SplitConfig:
+    m = c.mapping(value, "split")
+    c.check_keys(m, "split", ("test", "val", "published"))
+    return SplitConfig(test=c.number(m.get("test", 0.25), "split.test", 0.0, 1.0, strict=True),
+                       val=c.number(m.get("val", 0.2), "split.val", 0.0, 1.0, strict=True),
+                       published=c.boolean(m.get("published", False), "split.published"))
+
+
+def parse_budget(value: object) -> BudgetConfig:
+    m = c.mapping(value, "budget")
+    c.check_keys(m, "budget", ("max_units", "time_limit"))
+    return BudgetConfig(
+        max_units=c.optional(c.integer, m.get("max_units"), "budget.max_units", minimum=1),
+        time_limit=c.optional(c.number, m.get("time_limit"), "budget.time_limit", low=0.0,
+                              strict=True))
+
+
+def loader_params(dataset: DatasetConfig) -> tuple[str, ...]:
+    from polytask.data import DATASETS
+
+    assert dataset.name is not None
+    return reg.signature_params(DATASETS[dataset.name].loader,
+                                ("data_home", "download", "featurize"))
+
+
+__all__ = [
+    "BudgetConfig",
+    "DatasetConfig",
+    "Setting",
+    "SplitConfig",
+    "TasksConfig",
+    "loader_params",
+    "parse_budget",
+    "parse_dataset",
+    "parse_seeds",
+    "parse_settings",
+    "parse_split",
+    "parse_tasks",
+]

@@ -1,0 +1,206 @@
+"""Data of an experiment: load a setting, define its tasks, split it for a seed.
+
+Every model of a (setting, seed) pair sees the same :class:`SplitData`: the test part
+(held out for scoring), the training part (``fit``: linear models choose their
+regularisation on it by cross-validation) and its division into ``train`` and ``val``
+(deep models train on the first and select their epoch on the second).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polytask import _registry as reg
+from polytask._config import ExperimentConfig, Setting
+from polytask._config_checks import ConfigError
+from polytask.data import MultiTaskData
+from polytask.tasks import Task, TaskSet
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """The parts of one (setting, seed).
+
+    Attributes
+    ----------
+    tasks : TaskSet
+        The tasks, with roles, weights and metrics.
+    fit : MultiTaskData
+        The whole training part.
+    train, val : MultiTaskData
+        ``fit`` divided for deep training and model selection.
+    test : MultiTaskData
+        The held-out part every model is scored on.
+    """
+
+    tasks: TaskSet
+    fit: MultiTaskData
+    train: MultiTaskData
+    val: MultiTaskData
+    test: MultiTaskData
+
+    @property
+    def n_features(self) -> int:
+        """Input dimension."""
+        return self.fit.n_features
+
+    def subset(self, names: Sequence[str]) -> SplitData:
+        """The same parts restricted to the tasks ``names`` (in that order)."""
+        keep = list(names)
+        return SplitData(tasks=TaskSet([self.tasks[n] for n in keep]),
+                         fit=self.fit.subset(keep), train=self.train.subset(keep),
+                         val=self.val.subset(keep), test=self.test.subset(keep))
+
+
+def _data_home(cfg: ExperimentConfig) -> Path | None:
+    home = cfg.dataset.data_home
+    if home is None:
+        return None
+    p = Path(home).expanduser()
+    return p if p.is_absolute() else Path(cfg.base_dir) / p
+
+
+def load_setting(cfg: ExperimentConfig, setting: Setting, seed: int
+                 ) -> tuple[MultiTaskData, MultiTaskData | None]:
+    """The data of ``setting``: all of it, or its published ``(train, test)`` parts.
+
+    Parameters
+    ----------
+    cfg : ExperimentConfig
+    setting : Setting
+    seed : int
+        Seeds a synthetic draw unless ``dataset.seed`` is fixed.
+
+    Returns
+    -------
+    data : MultiTaskData
+        All the data, or the published training part.
+    test : MultiTaskData or None
+        The published test part (``split.published``), else None.
+
+    Raises
+    ------
+    ConfigError
+        If a real dataset needs a featuriser or has no published split.
+    """
+    ds = cfg.dataset
+    params = {**ds.params, **setting.params}
+    if ds.synthetic is not None:
+        gen = reg.synthetic_generators()[ds.synthetic].fn
+        draw = gen(**params, random_state=ds.seed if ds.seed is not None else seed)
+        if cfg.split.published:
+            raise ConfigError("split.published: synthetic data have no published split")
+        return draw.to_data(), None
+    from polytask.data import DATASETS, load_dataset
+
+    assert ds.name is not None
+    kwargs: dict[str, Any] = dict(params)
+    if ds.featurizer is not None:
+        kwargs["featurize"] = functools.partial(reg.featurizers()[ds.featurizer].fn,
+                                                **ds.featurizer_params)
+    loader_params = reg.signature_params(DATASETS[ds.name].loader)
+    if cfg.split.published:
+        if "split" not in loader_params:
+            raise ConfigError(f"split.published: dataset {ds.name!r} has no published split")
+        kwargs["split"] = "both"
+    out = load_dataset(ds.name, data_home=_data_home(cfg), **kwargs)
+    parts = out if isinstance(out, tuple) else (out, None)
+    if not isinstance(parts[0], MultiTaskData):
+        raise ConfigError(f"dataset.featurizer: dataset {ds.name!r} holds raw inputs "
+                          f"({type(parts[0]).__name__}); choose a featurizer, known: "
+                          f"{sorted(reg.featurizers())}")
+    return parts[0], parts[1]
+
+
+def task_set(cfg: ExperimentConfig, data: MultiTaskData) -> TaskSet:
+    """The tasks of ``data`` as configured (selection, auxiliary roles, weights, metrics).
+
+    Raises
+    ------
+    ConfigError
+        If ``tasks`` names a task the data do not have.
+    """
+    names = list(data.task_names)
+    tc = cfg.tasks
+    for key, listed in (("select", tc.select or ()), ("auxiliary", tc.auxiliary),
+                        ("weights", tuple(tc.weights))):
+        for t in listed:
+            if t not in names:
+                raise ConfigError(f"tasks.{key}: unknown task {t!r}; the data have "
+                                  f"{names[:20]}{' ...' if len(names) > 20 else ''}")
+    chosen = list(tc.select) if tc.select is not None else names
+    aux = [t for t in tc.auxiliary if t not in chosen]
+    if aux:
+        raise ConfigError(f"tasks.auxiliary: {aux[0]!r} is not among the selected tasks")
+    if all(t in tc.auxiliary for t in chosen):
+        raise ConfigError("tasks.auxiliary: at least one task must stay a main task")
+    kinds = data.kinds
+    tasks = []
+    for t in chosen:
+        n_out = None
+        if kinds[t] == "multiclass":
+            n_out = int(np.nanmax(data.task(t)[1])) + 1
+        tasks.append(Task(t, kind=kinds[t], metrics=tc.metrics,
+                          role="auxiliary" if t in tc.auxiliary else "main",
+                          weight=tc.weights.get(t, 1.0), n_outputs=n_out))
+    return TaskSet(tasks)
+
+
+def _rebuild(data: MultiTaskData, transform: Any) -> MultiTaskData:
+    kinds = data.kinds
+    if data.form == "shared":
+        return MultiTaskData(transform(data.feature_matrix()), data.label_matrix(),
+                             task_names=list(data.task_names), kinds=kinds,
+                             feature_names=list(data.feature_names))
+    return MultiTaskData.from_tasks({t: (transform(x), y) for t, x, y in data.iter_tasks()},
+                                    kinds=kinds, feature_names=list(data.feature_names))
+
+
+def standardizer(data: MultiTaskData) -> Any:
+    """``X -> (X - mean) / std`` with the statistics of ``data`` (constant columns kept)."""
+    X = data.stacked()[0] if data.form == "per_task" else data.feature_matrix()
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return lambda Z: (np.asarray(Z, dtype=float) - mean) / std
+
+
+def split_setting(cfg: ExperimentConfig, data: MultiTaskData, published_test: MultiTaskData |
+                  None, seed: int) -> SplitData:
+    """Select the tasks, split for ``seed`` and standardise with training statistics.
+
+    Parameters
+    ----------
+    cfg : ExperimentConfig
+    data : MultiTaskData
+        From :func:`load_setting`.
+    published_test : MultiTaskData or None
+        The published test part, if any.
+    seed : int
+        Seeds the split: the same for every model.
+
+    Returns
+    -------
+    SplitData
+    """
+    tasks = task_set(cfg, data)
+    data = data.subset(list(tasks.names))
+    if published_test is not None:
+        fit, test = data, published_test.subset(list(tasks.names))
+    else:
+        fit, test = data.train_test_split(1.0 - cfg.split.test, random_state=seed)
+    if cfg.dataset.standardize:
+        scale = standardizer(fit)
+        fit, test = _rebuild(fit, scale), _rebuild(test, scale)
+    train, val = fit.train_test_split(1.0 - cfg.split.val,
+                                      random_state=np.random.default_rng([seed, 1]))
+    return SplitData(tasks=tasks, fit=fit, train=train, val=val, test=test)
+
+
+__all__ = ["SplitData", "load_setting", "split_setting", "standardizer", "task_set"]

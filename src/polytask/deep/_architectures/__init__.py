@@ -1,0 +1,1 @@
+"""Deep multi-task architectures; the public names live in ``polytask.deep.architectures``."""

@@ -1,0 +1,124 @@
+"""Evaluate a multi-task model per task, and the model-selection score."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from polytask.tasks import TaskSet
+
+from ._batches import eval_batches
+from ._setup import move
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module, tasks: TaskSet, data: Any, *, batch_size: int, device: torch.device,
+    what: str = "data",
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Metrics and mean loss of every task that has labels in ``data``.
+
+    The model runs in eval mode without gradients; every example is seen once.
+    Predictions are gathered per task and scored by :meth:`Task.evaluate
+    <polytask.tasks.Task.evaluate>`, which drops missing labels.
+
+    Returns
+    -------
+    metrics : dict of str to dict of str to float
+        ``{task: {metric: value}}``.
+    losses : dict of str to float
+        ``{task: mean loss over its observed labels}``.
+
+    Raises
+    ------
+    ValueError
+        If the data name an unknown task, or a metric is undefined on a task's labels
+        (the message names the task).
+    """
+    was_training = model.training
+    model.eval()
+    y_true: dict[str, list[np.ndarray]] = {t: [] for t in tasks.names}
+    y_pred: dict[str, list[np.ndarray]] = {t: [] for t in tasks.names}
+    loss_sum = torch.zeros(len(tasks), dtype=torch.float64)
+    count = torch.zeros(len(tasks), dtype=torch.float64)
+    try:
+        for x, targets in eval_batches(data, tasks, batch_size, what):
+            tasks.check_names(targets, what)
+            preds = model(move(x, device))
+            missing = [t for t in tasks.names if t not in preds]
+            if missing:
+                raise ValueError(f"the model has no output for task(s) {missing}; its "
+                                 f"outputs are {list(preds)}")
+            chosen = {t: preds[t].float() for t in tasks.names}
+            tgt = {t: move(y, device) for t, y in targets.items()}
+            out = tasks.losses(chosen, tgt, return_counts=True)
+            assert isinstance(out, tuple)
+            losses, counts = out
+            loss_sum += (losses.double() * counts.double()).cpu()
+            count += counts.double().cpu()
+            for name, y in targets.items():
+                y_true[name].append(y.detach().cpu().double().numpy())
+                y_pred[name].append(preds[name].detach().float().cpu().double().numpy())
+    finally:
+        model.train(was_training)
+    metrics: dict[str, dict[str, float]] = {}
+    mean_losses: dict[str, float] = {}
+    for i, task in enumerate(tasks):
+        if not y_true[task.name] or count[i] == 0:
+            continue
+        yt = np.concatenate(y_true[task.name])
+        yp = np.concatenate(y_pred[task.name])
+        if task.kind in ("regression", "binary") and yp.ndim == 2 and yp.shape[1] == 1:
+            yp = yp[:, 0]
+        try:
+            metrics[task.name] = task.evaluate(yt, yp)
+        except ValueError as exc:
+            if task.name in str(exc):
+                raise
+            raise ValueError(f"task {task.name!r} on {what}: {exc}") from exc
+        mean_losses[task.name] = float(loss_sum[i] / count[i])
+    return metrics, mean_losses
+
+
+def selection_score(tasks: TaskSet, metrics: dict[str, dict[str, float]]) -> float | None:
+    """Mean over the main tasks of their primary metric, signed so higher is better.
+
+    Auxiliary tasks never count. Main tasks without validation labels are skipped;
+    ``None`` when no main task was evaluated.
+
+    Examples
+    --------
+    >>> from polytask.tasks import Task, TaskSet
+    >>> ts = TaskSet([Task("a", metrics=["mse"]), Task("b", metrics=["mse"], role="auxiliary")])
+    >>> selection_score(ts, {"a": {"mse": 0.5}, "b": {"mse": 9.0}})
+    -0.5
+    """
+    from polytask.metrics import get_metric
+
+    values = []
+    for task in tasks:
+        if not task.is_main or task.name not in metrics:
+            continue
+        value = metrics[task.name][task.primary_metric]
+        sign = 1.0 if get_metric(task.primary_metric).higher_is_better else -1.0
+        values.append(sign * value)
+    if not values:
+        return None
+    score = float(np.mean(values))
+    return score if math.isfinite(score) else None
+
+
+def as_float_tensor(values: dict[str, float], tasks: TaskSet, fill: Tensor) -> Tensor:
+    """``(n_tasks,)`` tensor of ``values`` in task order, ``fill`` where absent."""
+    out = fill.clone().double()
+    for i, name in enumerate(tasks.names):
+        if name in values:
+            out[i] = values[name]
+    return out
+
+
+__all__ = ["as_float_tensor", "evaluate_model", "selection_score"]

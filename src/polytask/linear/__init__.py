@@ -1,0 +1,89 @@
+"""Regularised linear multi-task learning: NumPy/SciPy only, scikit-learn API.
+
+The convex half of polytask follows skglm's split into a *datafit* (squared or logistic
+loss, shared or per-task designs, missing labels), a *penalty* (L2,1, trace norm,
+mean-regularised, dirty, ...) and a *solver* (FISTA, ADMM, an exact linear solve), wired
+together by scikit-learn estimators. Internal weights ``W`` are (n_features, n_tasks);
+``coef_`` is (n_tasks, n_features). Importing this package never imports torch.
+"""
+
+from polytask.linear._admm import ADMM
+from polytask.linear._datafit_logistic import LogisticLoss
+from polytask.linear._datafits import SquaredLoss
+from polytask.linear._design import TaskDesign
+from polytask.linear._estimators import MultiTaskClassifier, MultiTaskRegressor
+from polytask.linear._mean_reg_exact import MeanRegularizedSolver, solve_mean_regularized
+from polytask.linear._named_classifiers import (
+    ClusteredClassifier,
+    DirtyClassifier,
+    L21Classifier,
+    MeanRegularizedClassifier,
+    TraceNormClassifier,
+)
+from polytask.linear._named_regressors import (
+    ClusteredRegressor,
+    DirtyRegressor,
+    L21Regressor,
+    MeanRegularizedRegressor,
+    TraceNormRegressor,
+)
+from polytask.linear._objective import SolverResult, ZeroPenalty, split_penalties
+from polytask.linear._path import MultiTaskCV, RegularizationPath, alpha_max, regularization_path
+from polytask.linear._penalties import (
+    L21,
+    Clustered,
+    Dirty,
+    GraphRegularized,
+    L1Linf,
+    Lasso,
+    MeanRegularized,
+    Ridge,
+    Robust,
+    SparseLowRank,
+    TraceNorm,
+)
+from polytask.linear._prox_newton import ProxNewton
+from polytask.linear._solver_choice import choose_solver
+from polytask.linear._solvers import FISTA
+
+__all__ = [
+    "ADMM",
+    "FISTA",
+    "L21",
+    "Clustered",
+    "ClusteredClassifier",
+    "ClusteredRegressor",
+    "Dirty",
+    "DirtyClassifier",
+    "DirtyRegressor",
+    "GraphRegularized",
+    "L1Linf",
+    "L21Classifier",
+    "L21Regressor",
+    "Lasso",
+    "LogisticLoss",
+    "MeanRegularized",
+    "MeanRegularizedClassifier",
+    "MeanRegularizedRegressor",
+    "MeanRegularizedSolver",
+    "MultiTaskCV",
+    "MultiTaskClassifier",
+    "MultiTaskRegressor",
+    "ProxNewton",
+    "RegularizationPath",
+    "Ridge",
+    "Robust",
+    "SolverResult",
+    "SparseLowRank",
+    "SquaredLoss",
+    "TaskDesign",
+    "TraceNorm",
+    "TraceNormClassifier",
+    "TraceNormRegressor",
+    "ZeroPenalty",
+    "alpha_max",
+    "choose_solver",
+    "regularization_path",
+    "solve_mean_regularized",
+    "split_penalties",
+]

@@ -1,0 +1,80 @@
+"""Per-task metrics as pure functions, multi-task summaries, and the gain over STL.
+
+All metrics take NumPy array-likes ``(y_true, y_pred)``, validate them (1-D unless
+stated, same length, finite) and return a Python ``float``. A metric that is undefined
+on its input (ROC-AUC with one class present, a normalised error of a constant target,
+…) raises a ``ValueError`` saying so; none returns a silent NaN.
+
+- Regression: :func:`mse`, :func:`rmse`, :func:`mae`, :func:`explained_variance`
+  (scikit-learn's definition, bias-blind), :func:`explained_variance_mse` (School's
+  definition, ``1 - MSE / Var``), :func:`r2`.
+- Several regression tasks at once: :func:`pooled_mse`, :func:`nmse`, :func:`amse`,
+  :func:`pooled_explained_variance`.
+- Classification: :func:`accuracy`, :func:`roc_auc`, :func:`average_precision`,
+  :func:`f1_micro`, :func:`f1_macro`, :func:`hamming_loss`, :func:`log_loss`.
+  Label metrics take *hard* labels in ``y_pred``; ranking metrics take scores.
+- Sequence labelling: :func:`chunk_f1` (conlleval's chunk-level F1), :func:`chunk_scores`,
+  :func:`chunk_spans`.
+- MTL versus STL: :func:`delta_m` and :func:`relative_gain`.
+- Registry: :data:`METRICS`, :class:`MetricSpec`, :func:`get_metric`,
+  :data:`DEFAULT_METRICS` (per task kind).
+"""
+
+from polytask.metrics._classification import (
+    accuracy,
+    average_precision,
+    f1_macro,
+    f1_micro,
+    hamming_loss,
+    log_loss,
+    roc_auc,
+)
+from polytask.metrics._gain import delta_m, relative_gain
+from polytask.metrics._multitask import amse, nmse, pooled_explained_variance, pooled_mse
+from polytask.metrics._registry import (
+    DEFAULT_METRICS,
+    METRICS,
+    MetricFn,
+    MetricSpec,
+    get_metric,
+)
+from polytask.metrics._regression import (
+    explained_variance,
+    explained_variance_mse,
+    mae,
+    mse,
+    r2,
+    rmse,
+)
+from polytask.metrics._sequence import ChunkScores, chunk_f1, chunk_scores, chunk_spans
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRICS",
+    "ChunkScores",
+    "MetricFn",
+    "MetricSpec",
+    "accuracy",
+    "amse",
+    "average_precision",
+    "chunk_f1",
+    "chunk_scores",
+    "chunk_spans",
+    "delta_m",
+    "explained_variance",
+    "explained_variance_mse",
+    "f1_macro",
+    "f1_micro",
+    "get_metric",
+    "hamming_loss",
+    "log_loss",
+    "mae",
+    "mse",
+    "nmse",
+    "pooled_explained_variance",
+    "pooled_mse",
+    "r2",
+    "relative_gain",
+    "rmse",
+    "roc_auc",
+]
