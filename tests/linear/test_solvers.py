@@ -346,8 +346,9 @@ def test_alpha_above_alpha_max_gives_zero_in_no_iteration():
     assert np.any(res.W != 0)
 
 
-@pytest.mark.parametrize("pen", [L21(alpha=0.5), TraceNorm(alpha=0.5)],
-                         ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize(
+    "pen", [L21(alpha=0.5), TraceNorm(alpha=0.5)], ids=lambda p: type(p).__name__
+)
 def test_admm_converges_when_most_features_are_constant_within_tasks(pen):
     # As on School's training splits: a dummy feature absent from a task leaves a zero
     # Hessian diagonal entry; here 3 of the 5 features are zero in every task, so the
