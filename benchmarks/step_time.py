@@ -368,12 +368,12 @@ HEADER = """## Step time of the per-task-gradient engine
 
 Model: shared MLP 256→512→512→256 (ReLU), batch 256, T linear heads (MSE), Adam; every
 variant starts from the same weights and sees the same batch, and all variants run in
-the same process, interleaved step by step. *ratio* = step time / plain summed-loss step time (the
-plain step includes the Adam step). *vs peer* = polytask time / the fastest peer's time
-for the same method: the parameter-level peers (torchjd autojac, torchjd autogram,
-LibMTL) for `polytask (parameter)`, LibMTL's `rep_grad` for `polytask (representation)`
-(the only peer with a representation-level mode). polytask is called with
-`features=z` in both modes (see `polytask.deep.backward`).
+the same process, interleaved step by step. *ratio* = step time / plain summed-loss
+step time (the plain step includes the Adam step). *vs peer* = polytask time / the
+fastest peer's time for the same method: the parameter-level peers (torchjd autojac,
+torchjd autogram, LibMTL) for `polytask (parameter)`, LibMTL's `rep_grad` for
+`polytask (representation)` (the only peer with a representation-level mode).
+polytask is called with `features=z` in both modes (see `polytask.deep.backward`).
 
 The machine is shared (2 cores, other jobs running during these measurements), so
 the numbers move by 10–20 % from run to run, the wall-clock ones with two threads most;
@@ -384,12 +384,13 @@ representation mode at most 1.5× a plain step for T = 16.
 What makes polytask's parameter mode faster than its peers: the per-task cotangents at
 the representation are recorded in one pass through the heads; the encoder then runs one
 batched vector-Jacobian product that only returns the gradients with respect to each
-linear layer's *output* (no weight gradient is materialised); the Gramian of a linear
-layer is formed from its input ``a`` and those output gradients ``δ`` as
-``⟨δ_i, (a aᵀ + 1) δ_j⟩`` when the batch is smaller than the layer's input, and from
-``[a, 1]ᵀ δ_i`` otherwise; and ``d = Jᵀ w`` comes from the same blocks, so there is no
-second backward pass.  The FLOP floor is still about one backward pass per task through
-the encoder, so the gain over the fastest peer is bounded (about 0.6–0.7× here).
+linear layer's *output* (autograd computes no weight gradient); the Gramian of a linear
+layer is formed from its input `a` and those output gradients `δ` as
+`⟨δ_i, (a aᵀ + 1) δ_j⟩` when the batch is smaller than the layer's input (cheaper than
+any weight gradient), and from the per-task blocks `[a, 1]ᵀ δ_i` otherwise; and
+`d = Jᵀ w` comes from the same pieces, so there is no second backward pass.  The FLOP
+floor is still about one backward pass per task through the encoder, so the gain over
+the fastest peer is bounded (about 0.6–0.7× here).
 """
 
 
