@@ -11,7 +11,9 @@ task correlations, in two experiments:
 
 Every model is really trained and scored per task on a large held-out test sample.  The
 demo writes ``results.csv`` (tidy), ``per_task.csv``, ``delta_m.csv`` and
-``delta_m.png`` into the run directory.
+``delta_m.png`` into the run directory, and ends with a relatedness summary
+(:mod:`polytask._demo_relate`: measured versus planted task cosines, groups for k=2),
+also written to ``relatedness.csv`` and ``relatedness.json``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polytask._demo_deep import DeepSetup, deep_rows
+from polytask._demo_deep import DeepSetup, deep_run
+from polytask._demo_relate import (
+    linear_relatedness,
+    relatedness_frame,
+    report_relatedness,
+    write_relatedness,
+)
 from polytask.experiment import Comparison, compare, tidy_frame
 from polytask.metrics import mse
 
@@ -46,6 +54,13 @@ class DemoSetup:
 
 def _task_blocks(seed: int, rho: float, setup: DemoSetup) -> tuple[list[tuple], list[tuple]]:
     """Per-task (train, test) samples: each task gets its own rows of the generator."""
+    train, test, _ = _task_draw(seed, rho, setup)
+    return train, test
+
+
+def _task_draw(seed: int, rho: float, setup: DemoSetup
+               ) -> tuple[list[tuple], list[tuple], dict[str, Any]]:
+    """:func:`_task_blocks` and the generator's ground truth (``truth`` dict)."""
     from polytask.data import mmoe_synthetic
 
     T, n_tr, n_te = setup.n_tasks, setup.n_train, setup.n_test
@@ -58,7 +73,7 @@ def _task_blocks(seed: int, rho: float, setup: DemoSetup) -> tuple[list[tuple], 
         Xt, yt = X[rows], Y[rows, t]
         train.append((Xt[:n_tr], yt[:n_tr]))
         test.append((Xt[n_tr:], yt[n_tr:]))
-    return train, test
+    return train, test, dict(synth.truth)
 
 
 def _stl_ridge(train: list[tuple]) -> Callable[[int, np.ndarray], np.ndarray]:
@@ -87,6 +102,12 @@ def _stack(train: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _mean_regularized(train: list[tuple], seed: int) -> Callable[[int, np.ndarray], np.ndarray]:
     """Evgeniou & Pontil (2004) mean-regularised MTL, (alpha, beta) by 3-fold CV."""
+    model = _fit_mean_regularized(train, seed)
+    return lambda t, X: model.predict(X, task=np.full(len(X), t))
+
+
+def _fit_mean_regularized(train: list[tuple], seed: int) -> Any:
+    """The fitted :class:`~polytask.linear.MeanRegularizedRegressor` of the demo."""
     from polytask.linear import MeanRegularizedRegressor
 
     grid = [(a, b) for a in np.logspace(-1, 3, 9) for b in (1e-2, 1.0)]
@@ -103,8 +124,7 @@ def _mean_regularized(train: list[tuple], seed: int) -> Callable[[int, np.ndarra
                 err += float(((pred - y[f == k]) ** 2).sum())
         if err < best_err:
             best, best_err = (a, b), err
-    model = MeanRegularizedRegressor(alpha=best[0], beta=best[1]).fit(*_stack(train))
-    return lambda t, X: model.predict(X, task=np.full(len(X), t))
+    return MeanRegularizedRegressor(alpha=best[0], beta=best[1]).fit(*_stack(train))
 
 
 MODELS: dict[str, Callable[..., Callable[[int, np.ndarray], np.ndarray]]] = {
@@ -113,6 +133,10 @@ MODELS: dict[str, Callable[..., Callable[[int, np.ndarray], np.ndarray]]] = {
     "mean-regularised MTL": _mean_regularized,
 }
 """Demo models: name -> (train, seed) -> predict(task_index, X)."""
+
+
+GRADIENT_BATCHES = 4
+"""Training batches over which the deep relatedness summary averages gradient cosines."""
 
 
 def _runs(setup: DemoSetup, seeds: range) -> Iterator[tuple[str, int, float]]:
@@ -186,10 +210,26 @@ def run_demo(
     run_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     jobs = list(_runs(setup, seeds))
+    extremes = (min(setup.correlations), max(setup.correlations))
+    grad_cos: dict[float, float] = {}
     with _torch_threads(1):
         for part, seed, rho in tqdm(jobs, desc="demo", disable=not progress, unit="run"):
-            rows += (_linear_rows(seed, rho, setup) if part == "linear"
-                     else deep_rows(seed, rho, deep))
+            if part == "linear":
+                rows += _linear_rows(seed, rho, setup)
+                continue
+            tracked = seed == seeds[0] and rho in extremes
+            deep_part, cosine = deep_run(seed, rho, deep,
+                                         gradient_batches=GRADIENT_BATCHES if tracked else 0)
+            rows += deep_part
+            if cosine is not None:
+                grad_cos[rho] = cosine
+    linear_rel = []
+    for rho in extremes:
+        train, _, truth = _task_draw(seeds[0], rho, setup)
+        linear_rel.append(linear_relatedness(f"linear, rho={rho:g}", train, truth,
+                                             _fit_mean_regularized(train, seeds[0])))
+    relatedness = relatedness_frame(linear_rel, dict(sorted(grad_cos.items())))
+    write_relatedness(relatedness, linear_rel, run_dir)
     table = tidy_frame(rows)
     cmp = _compare_parts(table)
     table.to_csv(run_dir / "results.csv", index=False)
@@ -198,6 +238,8 @@ def run_demo(
     _plot(cmp.delta_m, run_dir / "delta_m.png")
     if echo is not None:
         _report(cmp, setup, len(seeds), run_dir, echo)
+        report_relatedness(relatedness, seeds[0], echo)
+        echo(f"Wrote relatedness.csv and relatedness.json to {run_dir}")
     return table
 
 

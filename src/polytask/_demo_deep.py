@@ -52,6 +52,17 @@ def _models(setup: DeepSetup, names: tuple[str, ...]) -> dict[str, Any]:
 
 def deep_rows(seed: int, rho: float, setup: DeepSetup) -> list[dict[str, Any]]:
     """Train STL, shared-bottom and MMoE on one draw; return tidy result rows."""
+    return deep_run(seed, rho, setup)[0]
+
+
+def deep_run(seed: int, rho: float, setup: DeepSetup, *, gradient_batches: int = 0
+             ) -> tuple[list[dict[str, Any]], float | None]:
+    """:func:`deep_rows` and the trained shared-bottom model's task-gradient cosine.
+
+    With ``gradient_batches > 0`` the cosine of the two tasks' gradients on the shared
+    layers is averaged over that many training batches after training
+    (:func:`polytask.relate.measure_gradient_similarity`); otherwise it is None.
+    """
     import torch
 
     from polytask.data import MultiTaskData, mmoe_synthetic
@@ -83,12 +94,29 @@ def deep_rows(seed: int, rho: float, setup: DeepSetup) -> list[dict[str, Any]]:
     stl = trainer.fit_stl(factories["shared-bottom"], names, optimizer, train, val)
     record("STL MLP", {t: trainer.evaluate(stl.models[t], [t], test.subset([t]))[t]
                        for t in names})
+    cosine: float | None = None
     for method, factory in factories.items():
         torch.manual_seed(seed)
         model = factory(names)
         trainer.fit(model, names, None, optimizer, train, val)
         record(method, trainer.evaluate(model, names, test))
-    return rows
+        if method == "shared-bottom" and gradient_batches > 0:
+            cosine = _gradient_cosine(model, names, train, setup.batch_size,
+                                      gradient_batches)
+    return rows, cosine
 
 
-__all__ = ["DeepSetup", "deep_rows"]
+def _gradient_cosine(model: Any, names: tuple[str, ...], train: Any, batch_size: int,
+                     n_batches: int) -> float:
+    """Mean cosine of the two tasks' shared-layer gradients over the first batches."""
+    from polytask.relate import measure_gradient_similarity
+
+    ds = train.torch_dataset()
+    batches = [(ds.x[i:i + batch_size], {t: y[i:i + batch_size] for t, y in ds.targets.items()})
+               for i in range(0, min(len(ds), n_batches * batch_size), batch_size)]
+    model.eval()
+    summary = measure_gradient_similarity(model, list(names), batches)
+    return float(summary.mean_cosine[0, 1])
+
+
+__all__ = ["DeepSetup", "deep_rows", "deep_run"]
