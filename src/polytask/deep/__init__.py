@@ -41,6 +41,12 @@ from polytask.deep.architectures import (
     TaskGraph,
     TaskNode,
 )
+from polytask.deep.backward import (
+    BackwardResult,
+    gradient_cosine,
+    mtl_backward,
+    per_task_gradients,
+)
 from polytask.deep.trainer import (
     History,
     STLResult,
@@ -75,6 +81,7 @@ __all__ = [
     "Aggregator",
     "AlignedMTL",
     "Architecture",
+    "BackwardResult",
     "CAGrad",
     "CrossStitch",
     "EqualWeighting",
@@ -100,6 +107,9 @@ __all__ = [
     "UPGrad",
     "UncertaintyWeighting",
     "Weighting",
+    "gradient_cosine",
+    "mtl_backward",
+    "per_task_gradients",
     "task_param_groups",
     "train_single_task",
 ]
