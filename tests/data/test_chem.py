@@ -98,7 +98,8 @@ def test_morgan_no_warning_when_all_parse() -> None:
     pytest.importorskip("rdkit")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        morgan_fingerprints(["CCO"])
+        X, ok = morgan_fingerprints(["CCO"])
+    assert X.shape == (1, 1024) and bool(ok.all()) and X.sum() > 0
 
 
 @pytest.mark.parametrize(
