@@ -24,6 +24,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -235,13 +236,13 @@ def methods(s: Split, n_grid: int, tol: float, quick: bool) -> list[Method]:
         )
     )
     clusters = [2, 3] if quick else [2, 3, 4]
-    strengths = [1e5, 1e3] if quick else [1e5, 1e4, 1e3]
+    strengths = [1e4, 1e2] if quick else [1e4, 1e3, 1e2]
     out.append(
         Method(
             "clustered",
             lambda p: ClusteredRegressor(p["a"], 10.0, p["k"], **kw),
             [{"k": k, "a": a} for k in clusters for a in strengths],
-            "`ClusteredRegressor(alpha, beta=10, k)` (Zhou et al. 2011): alpha in 1e3..1e5 "
+            "`ClusteredRegressor(alpha, beta=10, k)` (Zhou et al. 2011): alpha in 1e2..1e4 "
             "and k = 2..4 by CV (beta = 10 was best on a scan of 1, 10, 30)",
             chain=lambda p: p["k"],
         )
@@ -264,20 +265,18 @@ def methods(s: Split, n_grid: int, tol: float, quick: bool) -> list[Method]:
 
 
 RAW_METHODS = ("STL ridge", "pooled ridge", "mean-regularised")
+NOT_POLYTASK = ("pooled ridge", "mixed model")
 
 
-def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
-    data = load(args.school)
-    n_grid = args.n_grid
-    tol = args.tol
-    results: dict[tuple[str, str], dict[str, list[Any]]] = {}
-    start = time.perf_counter()
-    for rep in range(args.reps):
+def run_rep(rep: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every method on repetition ``rep``: one record per (method, coding)."""
+    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+        data = load(args.school)
         codings = {"std": split(data, rep, "standardized"), "raw": split(data, rep, "raw")}
-        if rep == 0:
-            check_pooled_ridge(codings["raw"])
+        check_pooled_ridge(codings["raw"])
+        records = []
         for coding, s in codings.items():
-            for m in methods(s, n_grid, tol, args.quick):
+            for m in methods(s, args.n_grid, args.tol, args.quick):
                 if args.methods and m.name not in args.methods:
                     continue
                 if coding == "raw" and m.name not in RAW_METHODS:
@@ -286,34 +285,51 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
                     best, _ = cross_validate(m, s.X, s.y, s.task, args.folds, seed=rep)
                     est = fit_quiet(m.make(best), s.X, s.y, s.task)
                 ev, nm = scores(s.y_test, est.predict(s.X_test, task=s.task_test), s.task_test)
-                rec = results.setdefault(
-                    (m.name, coding),
-                    {"ev": [], "nmse": [], "cpu": [], "wall": [], "best": [], "note": [m.note]},
-                )
-                rec["ev"].append(ev)
-                rec["nmse"].append(nm)
-                rec["cpu"].append(clock.cpu)
-                rec["wall"].append(clock.wall)
-                rec["best"].append(tuple(sorted((k, float(f"{v:.3g}")) for k, v in best.items())))
+                rec = {
+                    "method": m.name,
+                    "coding": coding,
+                    "note": m.note,
+                    "ev": ev,
+                    "nmse": nm,
+                    "cpu": clock.cpu,
+                    "wall": clock.wall,
+                    "best": tuple(sorted((k, float(f"{v:.3g}")) for k, v in best.items())),
+                }
+                records.append(rec)
                 print(
-                    f"rep {rep} {m.name:>24} [{coding}] EV {100 * ev:6.2f}  nMSE {nm:.4f}  "
-                    f"best {dict(rec['best'][-1])}  cpu {clock.cpu:6.1f} s  "
-                    f"wall {clock.wall:6.1f} s"
-                    f"  (elapsed {time.perf_counter() - start:.0f} s)",
+                    f"rep {rep} {m.name:>30} [{coding}] EV {100 * ev:6.2f}  nMSE {nm:.4f}  "
+                    f"best {dict(rec['best'])}  cpu {clock.cpu:6.1f} s  wall {clock.wall:6.1f} s",
                     flush=True,
                 )
+    return records
+
+
+def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
+    start = time.perf_counter()
+    reps = range(args.reps)
+    if args.jobs > 1:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            per_rep = list(pool.map(run_rep, reps, [args] * args.reps))
+    else:
+        per_rep = [run_rep(rep, args) for rep in reps]
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for records in per_rep:
+        for rec in records:
+            grouped.setdefault((rec["method"], rec["coding"]), []).append(rec)
     rows = []
-    for (name, coding), rec in results.items():
-        mode, count = Counter(rec["best"]).most_common(1)[0]
+    for (name, coding), recs in grouped.items():
+        evs = [r["ev"] for r in recs]
+        nms = [r["nmse"] for r in recs]
+        mode, count = Counter(r["best"] for r in recs).most_common(1)[0]
         rows.append(
             {
                 "method": f"{name} ({coding})",
-                "ev": (100 * np.mean(rec["ev"]), 100 * np.std(rec["ev"])),
-                "nmse": (np.mean(rec["nmse"]), np.std(rec["nmse"])),
-                "cpu": float(np.mean(rec["cpu"])),
-                "wall": float(np.mean(rec["wall"])),
-                "best": f"{', '.join(f'{k}={v:g}' for k, v in mode)} ({count}/{len(rec['best'])})",
-                "note": rec["note"][0],
+                "ev": (100 * np.mean(evs), 100 * np.std(evs)),
+                "nmse": (np.mean(nms), np.std(nms)),
+                "cpu": float(np.mean([r["cpu"] for r in recs])),
+                "wall": float(np.mean([r["wall"] for r in recs])),
+                "best": f"{', '.join(f'{k}={v:g}' for k, v in mode)} ({count}/{len(recs)})",
+                "note": recs[0]["note"],
             }
         )
     return rows, time.perf_counter() - start
@@ -321,7 +337,8 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
 
 def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str, total: float) -> str:
     stl = next((r["ev"][0] for r in rows if r["method"] == "STL ridge (raw)"), float("nan"))
-    best = max(rows, key=lambda r: r["ev"][0])
+    ours = [r for r in rows if not r["method"].startswith(NOT_POLYTASK)]
+    best = max(ours or rows, key=lambda r: r["ev"][0])
     cmd = " ".join(["python", "benchmarks/school_accuracy.py", *sys.argv[1:]])
     lines = [
         "## School: explained variance of every linear formulation",
@@ -339,9 +356,9 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str, t
         "top level (`alpha_max`) down to 1e-3 of it, with and without a `Ridge(20)` term "
         f"(20 = twice the STL ridge optimum); solver tolerance {args.tol:g} on polytask's "
         "certified criterion; BLAS pinned to "
-        f"{args.blas_threads} thread(s) (27 × 27 blocks). *Chosen most often*: the grid "
-        "point CV picked in most repetitions. Times: CV + refit of one repetition, "
-        "process CPU.",
+        f"{args.blas_threads} thread(s) (27 × 27 blocks), {args.jobs} repetitions in "
+        "parallel. *Chosen most often*: the grid point CV picked in most repetitions. "
+        "Times: CV + refit of one repetition, process CPU.",
         "",
         f"Command: `{cmd}`  ",
         f"Machine: {machine}; whole run {total / 60:.1f} min wall, "
@@ -361,8 +378,10 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str, t
         )
     lines += [
         "",
-        f"Best: **{best['method']}, {best['ev'][0]:.2f} ± {best['ev'][1]:.2f} %** "
-        "(goal of school.md: ≥ 38.5 %). Reference figures: `shared/benchmarks/school.md` "
+        f"Best polytask formulation: **{best['method']}, {best['ev'][0]:.2f} ± "
+        f"{best['ev'][1]:.2f} %** (goal of school.md: ≥ 38.5 %: "
+        f"{'met' if best['ev'][0] >= 38.5 else 'not met'}). "
+        "Reference figures: `shared/benchmarks/school.md` "
         "(scikit-learn/NumPy, same protocol, CV over 13 λ).",
     ]
     return "\n".join(lines)
@@ -379,6 +398,7 @@ def main() -> None:
     parser.add_argument(
         "--blas-threads", type=int, default=1, help="BLAS threads (the blocks are 27 x 27)"
     )
+    parser.add_argument("--jobs", type=int, default=2, help="repetitions run in parallel")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     args = parser.parse_args()
     if args.reps is None:
@@ -386,8 +406,7 @@ def main() -> None:
     args.n_grid = 7 if args.quick else 13
     machine = machine_line()
     print(machine, flush=True)
-    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-        rows, total = run(args)
+    rows, total = run(args)
     text = render(rows, args, machine, total)
     print(text)
     if not args.no_write:

@@ -34,8 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _school_common import Clock, machine_line, school_pairs, write_section
 
 from polytask.linear import (
+    ADMM,
+    L21,
     L21Regressor,
     MeanRegularizedRegressor,
+    SquaredLoss,
+    TraceNorm,
     TraceNormRegressor,
 )
 
@@ -108,7 +112,9 @@ def polytask_row(name: str, pairs: Pairs, repeats: int) -> dict[str, Any]:
 
     wall, cpu, model = timed(fit, repeats)
     value = objective(name, pairs, model.coef_.T)
+    first = first_within(name, pairs, chosen) if isinstance(model.solver_, ADMM) else None
     return {
+        "first": first,
         "name": name,
         "wall": wall,
         "cpu": cpu,
@@ -118,6 +124,24 @@ def polytask_row(name: str, pairs: Pairs, repeats: int) -> dict[str, Any]:
         "iters": model.n_iter_,
         "solver": type(model.solver_).__name__,
     }
+
+
+def first_within(name: str, pairs: Pairs, tol: float) -> int | None:
+    """First certificate check (every 5 ADMM iterations) whose objective is within 1e-6.
+
+    Tells how conservative the certified stopping rule is: the solver returns at
+    ``n_iter_``, once its relative duality gap is below ``tol``.
+    """
+    datafit = SquaredLoss(normalization="sum", fit_intercept=False).initialize(
+        [X for X, _ in pairs], [y for _, y in pairs]
+    )
+    pen = L21(10.0) if name.startswith("L2,1") else TraceNorm(10.0)
+    res = ADMM(tol=tol, max_iter=100000, verbose=True).solve(datafit, pen)
+    optimum = OPTIMA[name]
+    for k, value, _ in res.history:
+        if (value - optimum) / optimum <= 1e-6:
+            return int(k)
+    return None
 
 
 def cvxpy_row(name: str, pairs: Pairs, repeats: int) -> dict[str, Any]:
@@ -167,7 +191,13 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         f"Command: `{cmd}`  ",
         f"Machine: {machine}. Times are wall / process CPU.",
         "",
-        "| objective | P* (linear.md) | polytask time (wall / CPU) | solver, iterations, tol "
+        "*Iterations*: those run by the solver (it stops on its certified relative duality "
+        "gap ≤ tol), and in brackets the first certificate check (every 5 iterations) at "
+        "which the objective was already within 1e-6 of P*: the gap certificate is "
+        "conservative on School's raw features.",
+        "",
+        "| objective | P* (linear.md) | polytask time (wall / CPU) | solver, iterations "
+        "[within 1e-6 at], tol "
         "| polytask (P − P*)/P* | goal | cvxpy time (wall / CPU) [Clarabel] "
         "| cvxpy (P − P*)/P* | linear.md: cvxpy, plain first-order |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -183,7 +213,8 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         ref = REFERENCE[r["name"]]
         lines.append(
             f"| {r['name']} | {OPTIMA[r['name']]:.10g} | {1e3 * r['wall']:.1f} ms / "
-            f"{1e3 * r['cpu']:.1f} ms | {r.get('solver', '—')}, {r.get('iters', '—')}, "
+            f"{1e3 * r['cpu']:.1f} ms | {r.get('solver', '—')}, {r.get('iters', '—')}"
+            f"{f' [{first}]' if (first := r.get('first')) else ''}, "
             f"{r['tol']:.0e} | {r['rel']:.1e} | ≤ {GOALS[r['name']]} s | {cv_time} | {cv_rel} "
             f"| {ref[0]}; {ref[1]} |"
         )
