@@ -247,15 +247,20 @@ def methods(s: Split, n_grid: int, tol: float, quick: bool) -> list[Method]:
             chain=lambda p: p["k"],
         )
     )
+
     # Combinations: the mean pull (the best single prior here) plus a structured norm.
+    def with_mean(factory: Callable[[float], Any]) -> Callable[[dict[str, Any]], Any]:
+        def make(p: dict[str, Any]) -> Any:
+            return MultiTaskRegressor([factory(p["lam"]), MeanRegularized(p["a"], 1e-3)], **kw)
+
+        return make
+
     for name, factory in (("trace norm + mean-reg", TraceNorm), ("L2,1 + mean-reg", L21)):
         top = top_level(s, factory)
         out.append(
             Method(
                 name,
-                lambda p, f=factory: MultiTaskRegressor(
-                    [f(p["lam"]), MeanRegularized(p["a"], 1e-3)], **kw
-                ),
+                with_mean(factory),
                 [{"a": a, "lam": top * f} for a in (30.0, 100.0, 300.0) for f in levels[2::2]],
                 f"`[{factory.__name__}(lam), MeanRegularized(alpha, 1e-3)]`",
                 chain=lambda p: p["a"],
@@ -264,6 +269,31 @@ def methods(s: Split, n_grid: int, tol: float, quick: bool) -> list[Method]:
     return out
 
 
+NOTES = """\
+Notes on the table (how the 38.5 % goal was pursued):
+
+- *Reference figures reproduced*: STL ridge and pooled ridge on the raw coding match
+  school.md within 0.15 point. Mean-regularisation on the raw coding lands 0.4 below the
+  reference: its CV curve is bimodal there (alpha ≈ 30, or alpha ≥ 1e4, i.e. common slopes
+  with free school intercepts, because school-level columns such as %FSM are on a 0-100
+  scale and so are barely pulled), and which mode CV picks moves the score; keeping the
+  bias column as a penalised weight instead of a free intercept gave 37.26 ± 1.06 in a
+  separate check. z-scoring the attributes (training statistics) makes the pull act on
+  every attribute alike and gives 37.6; it hurts STL ridge (rare ethnic-group dummies
+  get inflated), so both codings are reported.
+- *Ceiling of this model class*: the Gaussian hierarchical model fitted by EM (row
+  "mixed model", not polytask, nothing tuned) is what mean-regularisation approximates
+  with hand-tuned variances; it scores within 0.2 point of polytask's best. Separate
+  exploratory runs (same splits, NumPy, not part of this script) found no linear
+  per-school formulation above ~37.8 %: mean-regularisation with the best *test*-chosen
+  alpha 37.73; a full (instead of diagonal) random-effect covariance 37.61;
+  per-school noise variances 37.74; per-group (year / school-level / student-level)
+  pull strengths: no gain; cross-level interactions (student attributes × %FSM, %VR1)
+  36.2; clustered MTL with beta in {1, 10, 30} and k = 2..4 below mean-regularisation.
+- So the 38.5 % goal is **not met** by any linear formulation tried; the combinations
+  (trace norm or L2,1 on top of the mean pull, a kNN school graph) tie with plain
+  mean-regularisation within 0.1 point.
+"""
 RAW_METHODS = ("STL ridge", "pooled ridge", "mean-regularised")
 NOT_POLYTASK = ("pooled ridge", "mixed model")
 
@@ -285,7 +315,7 @@ def run_rep(rep: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                     best, _ = cross_validate(m, s.X, s.y, s.task, args.folds, seed=rep)
                     est = fit_quiet(m.make(best), s.X, s.y, s.task)
                 ev, nm = scores(s.y_test, est.predict(s.X_test, task=s.task_test), s.task_test)
-                rec = {
+                rec: dict[str, Any] = {
                     "method": m.name,
                     "coding": coding,
                     "note": m.note,
@@ -382,8 +412,11 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str, t
         f"{best['ev'][1]:.2f} %** (goal of school.md: ≥ 38.5 %: "
         f"{'met' if best['ev'][0] >= 38.5 else 'not met'}). "
         "Reference figures: `shared/benchmarks/school.md` "
-        "(scikit-learn/NumPy, same protocol, CV over 13 λ).",
+        "(scikit-learn/NumPy, same protocol, CV over 13 λ)."
+        + (" *Smoke run (--quick): not the benchmark's figures.*" if args.quick else ""),
     ]
+    if not args.quick and args.reps == 10 and not args.methods:
+        lines += ["", NOTES]  # written for the full run's figures
     return "\n".join(lines)
 
 

@@ -74,7 +74,12 @@ def objective(name: str, pairs: Pairs, W: np.ndarray) -> float:
 
 
 def make(name: str, tol: float) -> Any:
-    kw = {"normalization": "sum", "fit_intercept": False, "tol": tol, "max_iter": 100000}
+    kw: dict[str, Any] = {
+        "normalization": "sum",
+        "fit_intercept": False,
+        "tol": tol,
+        "max_iter": 100000,
+    }
     if name.startswith("L2,1"):
         return L21Regressor(10.0, **kw)
     if name.startswith("trace"):
@@ -138,7 +143,7 @@ def first_within(name: str, pairs: Pairs, tol: float) -> int | None:
     pen = L21(10.0) if name.startswith("L2,1") else TraceNorm(10.0)
     res = ADMM(tol=tol, max_iter=100000, verbose=True).solve(datafit, pen)
     optimum = OPTIMA[name]
-    for k, value, _ in res.history:
+    for k, value, _ in res.history or ():
         if (value - optimum) / optimum <= 1e-6:
             return int(k)
     return None

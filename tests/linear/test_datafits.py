@@ -264,3 +264,17 @@ def test_bregman_divergence_matches_its_definition(kind, loss, norm, icpt, gram)
         got = f.bregman(A, f.state(A), B, f.state(B))
         assert got >= 0.0
         assert got == pytest.approx(ref, rel=1e-5, abs=1e-12 * abs(f.value(A)))
+
+
+@pytest.mark.parametrize("norm", ["sum", "mean"])
+@pytest.mark.parametrize("icpt", [False, True])
+def test_lipschitz_shared_design_without_gram_equals_top_eigenvalue(norm, icpt):
+    # The shared-design, no-missing-label branch runs Lanczos in R^d on c X_c^T X_c.
+    rng = np.random.default_rng(11)
+    n, d, t = 60, 8, 3
+    X = rng.normal(size=(n, d)) + rng.normal(size=d)
+    Y = rng.normal(size=(n, t))
+    f = SquaredLoss(norm, fit_intercept=icpt, use_gram=False).initialize(X, Y)
+    Xc = X - X.mean(axis=0) if icpt else X
+    c = 1.0 if norm == "sum" else 1.0 / n
+    assert f.lipschitz() == pytest.approx(np.linalg.eigvalsh(c * Xc.T @ Xc)[-1], rel=1e-6)

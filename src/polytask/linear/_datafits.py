@@ -378,6 +378,18 @@ class SquaredLoss(BaseDatafit):
     def _compute_lipschitz(self) -> float:
         if self.gram_:
             return float(top_eigenvalues(self._H).max())
+        design = self.design_
+        if design.is_shared and design.mask is None:
+            # All tasks share c X_c^T X_c: Lanczos in R^d, a step costs 1/T of a gradient.
+            X, d, centre = design.X, self.n_features, self.fit_intercept
+            assert X is not None
+
+            def gram_vec(v: FArray) -> FArray:
+                z = X @ v  # X_c v = X v - mean(X v), and X_c^T z = X^T z when z sums to 0
+                return X.T @ (z - z.mean() if centre else z)
+
+            op = spla.LinearOperator((d, d), matvec=gram_vec, dtype=np.float64)
+            return float(self.weights_[0]) * _lanczos_top(op)
         dim = self.n_features * self.n_tasks
         shape = (self.n_features, self.n_tasks)
         op = spla.LinearOperator(
