@@ -63,7 +63,8 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def bench_dir(config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("bench") / "run"
-    out = _run("bench", str(config), "--run-dir", str(run_dir), "--no-progress")
+    out = _run("bench", str(config), "--run-dir", str(run_dir), "--no-progress",
+               "--threads", "1")
     assert out.returncode == 0, out.stderr
     assert "Δm% against the baseline (mse" in out.stdout
     assert "6 run(s) trained, 0 reused" in out.stdout
@@ -95,6 +96,8 @@ def test_bad_config_and_missing_run_dir_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
     out = _run("report", str(tmp_path / "no-run"))
     _one_line_error(out.returncode, out.stderr, "polytask report: error: ")
+    out = _run("bench", str(bad), "--threads", "0")
+    assert out.returncode == 2 and "--threads" in out.stderr
     assert "no-run is not a run directory" in out.stderr
 
 

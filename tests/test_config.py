@@ -269,3 +269,22 @@ def test_linear_entries_reject_unsupported_kinds() -> None:
         reg.linear_models()["l21"].build("multiclass", {})
     ridge = reg.linear_models()["ridge"].build("binary", {"beta": 2.0})
     assert ridge.get_params()["alpha"] == 0.0 and ridge.get_params()["beta"] == 2.0
+
+
+def test_x_keys_hold_yaml_anchors_that_models_merge(tmp_path: Path) -> None:
+    text = """
+x-deep: &deep {type: deep, epochs: 3, lr: 0.01, arch_params: {hidden: [8]}}
+dataset: {synthetic: mmoe, params: {n_samples: 50}}
+models:
+  - {<<: *deep, name: STL, stl: true}
+  - {<<: *deep, name: EW, method: ew, lr: 0.1}
+"""
+    (tmp_path / "c.yaml").write_text(text)
+    cfg = load_config(tmp_path / "c.yaml")
+    stl, ew = cfg.models
+    assert isinstance(stl, DeepModelConfig) and isinstance(ew, DeepModelConfig)
+    assert (stl.epochs, stl.lr, ew.epochs, ew.lr) == (3, 0.01, 3, 0.1)
+    assert "x-deep" not in cfg.raw
+    with pytest.raises(ConfigError, match="y-deep"):
+        parse_config({"y-deep": 1, "dataset": {"synthetic": "mmoe"},
+                      "models": [{"type": "deep", "stl": True}]})

@@ -5,15 +5,31 @@ user passes in; a configuration file only gives sizes.  Each builder here turns
 ``(in_features, {task: n_outputs}, sizes...)`` into a model made of
 :class:`~polytask.deep.architectures.MLP` blocks.  The registry
 (:mod:`polytask._registry`) maps configuration names to these functions.
+
+Every builder takes an optional ``stem``, a mapping such as ``{type: lenet}`` or
+``{type: embedding, n_ids: 20007, dim: 50}`` (see
+:mod:`polytask.deep._architectures.stems`): a module that turns the raw input into a
+flat vector, from which the MLP parts then start.  Where the stem sits:
+
+- ``shared_bottom``: one stem, the first part of the shared encoder;
+- ``mmoe``, ``cgc``, ``ple``: one stem, run once and read by every expert *and* gate
+  of the first level (its cost stays that of shared-bottom's instead of growing with
+  the number of experts and gates); shared parameters;
+- ``cross_stitch``: one stem per task, the first layer of each column, followed by a
+  cross-stitch unit that mixes the stems' outputs;
+- ``soft_sharing``: one stem per task tower, tied to the others by the penalty like
+  every other layer of the towers.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
+from polytask.deep._architectures.stems import make_stem
 from polytask.deep.architectures import (
     CGC,
     MLP,
@@ -24,6 +40,8 @@ from polytask.deep.architectures import (
     SharedBottom,
     SoftSharing,
 )
+
+StemArg = Mapping[str, Any] | None
 
 
 def _sizes(value: Sequence[int], name: str, allow_empty: bool = False) -> list[int]:
@@ -67,9 +85,28 @@ def _head(d: int, tower: list[int], out: int, dropout: float) -> MLP:
     return MLP([d, *tower, out], dropout=dropout)
 
 
+def _stem(stem: StemArg, in_features: int) -> tuple[nn.Module | None, int]:
+    """A fresh stem and its output width; ``(None, in_features)`` without a stem."""
+    stems, d = _stems(stem, in_features, 1)
+    return stems[0], d
+
+
+def _stems(stem: StemArg, in_features: int, n: int) -> tuple[list[nn.Module | None], int]:
+    """``n`` fresh stems (one per task) and their output width."""
+    d = _count(in_features, "in_features")
+    if stem is None:
+        return [None] * n, d
+    built = [make_stem(stem, d) for _ in range(n)]
+    return [m for m, _ in built], built[0][1]
+
+
+def _with_stem(stem: nn.Module | None, body: nn.Module) -> nn.Module:
+    return body if stem is None else nn.Sequential(stem, body)
+
+
 def shared_bottom(in_features: int, outputs: Mapping[str, int], *,
                   hidden: Sequence[int] = (64,), tower: Sequence[int] = (),
-                  dropout: float = 0.0) -> SharedBottom:
+                  dropout: float = 0.0, stem: StemArg = None) -> SharedBottom:
     """Hard parameter sharing: one MLP encoder, one MLP head per task.
 
     Parameters
@@ -84,10 +121,19 @@ def shared_bottom(in_features: int, outputs: Mapping[str, int], *,
         Hidden sizes of every task head (empty: a linear head).
     dropout : float, default=0.0
         Dropout after every hidden layer.
+    stem : mapping or None, default=None
+        Input stem (``{type: lenet, ...}`` or ``{type: embedding, ...}``, see
+        :func:`~polytask.deep._architectures.stems.parse_stem`); the first part of
+        the shared encoder, whose MLP starts from the stem's output width.
 
     Returns
     -------
     SharedBottom
+
+    Raises
+    ------
+    ValueError
+        If a size, ``dropout`` or ``stem`` is invalid (the message names it).
 
     Examples
     --------
@@ -95,17 +141,21 @@ def shared_bottom(in_features: int, outputs: Mapping[str, int], *,
     >>> model = shared_bottom(5, {"a": 1, "b": 3}, hidden=[8])
     >>> {t: tuple(y.shape) for t, y in model(torch.zeros(2, 5)).items()}
     {'a': (2, 1), 'b': (2, 3)}
+    >>> images = shared_bottom(784, {"a": 10}, hidden=[50], stem={"type": "lenet"})
+    >>> tuple(images(torch.zeros(2, 784))["a"].shape)
+    (2, 10)
     """
     outs, p = _outputs(outputs), _dropout(dropout)
     h = _sizes(hidden, "hidden")
     t = _sizes(tower, "tower", allow_empty=True)
-    encoder = _block([_count(in_features, "in_features"), *h], p)
+    first, d = _stem(stem, in_features)
+    encoder = _with_stem(first, _block([d, *h], p))
     return SharedBottom(encoder, {name: _head(h[-1], t, n, p) for name, n in outs.items()})
 
 
 def mmoe(in_features: int, outputs: Mapping[str, int], *, n_experts: int = 4,
          expert: Sequence[int] = (32,), tower: Sequence[int] = (16,),
-         dropout: float = 0.0) -> MMoE:
+         dropout: float = 0.0, stem: StemArg = None) -> MMoE:
     """Multi-gate mixture of MLP experts with one gate and one MLP tower per task.
 
     Parameters
@@ -122,10 +172,20 @@ def mmoe(in_features: int, outputs: Mapping[str, int], *, n_experts: int = 4,
         Hidden sizes of every task tower.
     dropout : float, default=0.0
         Dropout after every hidden layer.
+    stem : mapping or None, default=None
+        Input stem (``{type: lenet, ...}`` or ``{type: embedding, ...}``, see
+        :func:`~polytask.deep._architectures.stems.parse_stem`); one shared module run
+        once per batch, read by every expert and every gate (so a CNN stem costs what
+        it costs in shared-bottom, not once per expert and gate).
 
     Returns
     -------
     MMoE
+
+    Raises
+    ------
+    ValueError
+        If a size, count, ``dropout`` or ``stem`` is invalid (the message names it).
 
     Examples
     --------
@@ -133,12 +193,16 @@ def mmoe(in_features: int, outputs: Mapping[str, int], *, n_experts: int = 4,
     >>> model = mmoe(4, {"a": 1, "b": 1}, n_experts=2, expert=[8], tower=[4])
     >>> sorted(model(torch.zeros(3, 4)))
     ['a', 'b']
+    >>> tokens = mmoe(5, {"a": 3}, stem={"type": "embedding", "n_ids": 40, "dim": 6})
+    >>> tuple(tokens(torch.ones(2, 5))["a"].shape)
+    (2, 3)
     """
-    outs, p, d = _outputs(outputs), _dropout(dropout), _count(in_features, "in_features")
+    outs, p = _outputs(outputs), _dropout(dropout)
     e, t = _sizes(expert, "expert"), _sizes(tower, "tower", allow_empty=True)
+    first, d = _stem(stem, in_features)
     experts = [_block([d, *e], p) for _ in range(_count(n_experts, "n_experts"))]
     towers = {name: _head(e[-1], t, n, p) for name, n in outs.items()}
-    return MMoE(experts, towers, gate_input_dim=d)
+    return MMoE(experts, towers, gate_input_dim=d, stem=first)
 
 
 def _level(d: int, names: Sequence[str], n_shared: int, n_task: int, e: list[int],
@@ -152,7 +216,7 @@ def _level(d: int, names: Sequence[str], n_shared: int, n_task: int, e: list[int
 
 def cgc(in_features: int, outputs: Mapping[str, int], *, n_shared: int = 2, n_task: int = 1,
         expert: Sequence[int] = (32,), tower: Sequence[int] = (16,),
-        dropout: float = 0.0) -> CGC:
+        dropout: float = 0.0, stem: StemArg = None) -> CGC:
     """Customized gate control: shared and task-specific MLP experts, gated per task.
 
     Parameters
@@ -169,10 +233,19 @@ def cgc(in_features: int, outputs: Mapping[str, int], *, n_shared: int = 2, n_ta
         Hidden sizes of every task tower.
     dropout : float, default=0.0
         Dropout after every hidden layer.
+    stem : mapping or None, default=None
+        Input stem (``{type: lenet, ...}`` or ``{type: embedding, ...}``, see
+        :func:`~polytask.deep._architectures.stems.parse_stem`); one shared module run
+        once per batch, read by every expert and every gate.
 
     Returns
     -------
     CGC
+
+    Raises
+    ------
+    ValueError
+        If a size, count, ``dropout`` or ``stem`` is invalid (the message names it).
 
     Examples
     --------
@@ -181,17 +254,18 @@ def cgc(in_features: int, outputs: Mapping[str, int], *, n_shared: int = 2, n_ta
     >>> sorted(model(torch.zeros(3, 4)))
     ['a', 'b']
     """
-    outs, p, d = _outputs(outputs), _dropout(dropout), _count(in_features, "in_features")
+    outs, p = _outputs(outputs), _dropout(dropout)
     e, t = _sizes(expert, "expert"), _sizes(tower, "tower", allow_empty=True)
     ns, nt = _count(n_shared, "n_shared"), _count(n_task, "n_task")
+    first, d = _stem(stem, in_features)
     lvl = _level(d, list(outs), ns, nt, e, p)
     towers = {name: _head(e[-1], t, n, p) for name, n in outs.items()}
-    return CGC(lvl.shared_experts, lvl.task_experts, towers, gate_input_dim=d)
+    return CGC(lvl.shared_experts, lvl.task_experts, towers, gate_input_dim=d, stem=first)
 
 
 def ple(in_features: int, outputs: Mapping[str, int], *, n_levels: int = 2, n_shared: int = 2,
         n_task: int = 1, expert: Sequence[int] = (32,), tower: Sequence[int] = (16,),
-        dropout: float = 0.0) -> PLE:
+        dropout: float = 0.0, stem: StemArg = None) -> PLE:
     """Progressive layered extraction: ``n_levels`` stacked CGC levels of MLP experts.
 
     Parameters
@@ -210,10 +284,19 @@ def ple(in_features: int, outputs: Mapping[str, int], *, n_levels: int = 2, n_sh
         Hidden sizes of every task tower.
     dropout : float, default=0.0
         Dropout after every hidden layer.
+    stem : mapping or None, default=None
+        Input stem (``{type: lenet, ...}`` or ``{type: embedding, ...}``, see
+        :func:`~polytask.deep._architectures.stems.parse_stem`); one shared module run
+        once per batch, read by every expert and gate of the first level.
 
     Returns
     -------
     PLE
+
+    Raises
+    ------
+    ValueError
+        If a size, count, ``dropout`` or ``stem`` is invalid (the message names it).
 
     Examples
     --------
@@ -222,17 +305,18 @@ def ple(in_features: int, outputs: Mapping[str, int], *, n_levels: int = 2, n_sh
     >>> sorted(model(torch.zeros(3, 4)))
     ['a', 'b']
     """
-    outs, p, d = _outputs(outputs), _dropout(dropout), _count(in_features, "in_features")
+    outs, p = _outputs(outputs), _dropout(dropout)
     e, t = _sizes(expert, "expert"), _sizes(tower, "tower", allow_empty=True)
     ns, nt = _count(n_shared, "n_shared"), _count(n_task, "n_task")
-    levels = [_level(d if i == 0 else e[-1], list(outs), ns, nt, e, p)
-              for i in range(_count(n_levels, "n_levels"))]
-    return PLE(levels, {name: _head(e[-1], t, n, p) for name, n in outs.items()})
+    n = _count(n_levels, "n_levels")
+    first, d = _stem(stem, in_features)
+    levels = [_level(d if i == 0 else e[-1], list(outs), ns, nt, e, p) for i in range(n)]
+    return PLE(levels, {name: _head(e[-1], t, k, p) for name, k in outs.items()}, stem=first)
 
 
 def cross_stitch(in_features: int, outputs: Mapping[str, int], *,
                  hidden: Sequence[int] = (32, 32), tower: Sequence[int] = (),
-                 dropout: float = 0.0) -> CrossStitch:
+                 dropout: float = 0.0, stem: StemArg = None) -> CrossStitch:
     """One MLP column per task, mixed by a cross-stitch unit after every hidden layer.
 
     Parameters
@@ -247,10 +331,20 @@ def cross_stitch(in_features: int, outputs: Mapping[str, int], *,
         Hidden sizes of every head.
     dropout : float, default=0.0
         Dropout after every hidden layer.
+    stem : mapping or None, default=None
+        Input stem (``{type: lenet, ...}`` or ``{type: embedding, ...}``, see
+        :func:`~polytask.deep._architectures.stems.parse_stem`); one stem per task,
+        the first layer of its column, followed by a cross-stitch unit that mixes the
+        stems' outputs (as Misra et al. mix after every pooled convolution block).
 
     Returns
     -------
     CrossStitch
+
+    Raises
+    ------
+    ValueError
+        If a size, ``dropout`` or ``stem`` is invalid (the message names it).
 
     Examples
     --------
@@ -259,20 +353,22 @@ def cross_stitch(in_features: int, outputs: Mapping[str, int], *,
     >>> {t: tuple(y.shape) for t, y in model(torch.zeros(3, 4)).items()}
     {'a': (3, 1), 'b': (3, 2)}
     """
-    outs, p, d = _outputs(outputs), _dropout(dropout), _count(in_features, "in_features")
+    outs, p = _outputs(outputs), _dropout(dropout)
     h, t = _sizes(hidden, "hidden"), _sizes(tower, "tower", allow_empty=True)
-    sizes = [d, *h]
+    stems, d = _stems(stem, in_features, len(outs))
 
-    def column() -> list[nn.Module]:
-        return [_block([a, b], p) for a, b in itertools.pairwise(sizes)]
+    def column(first: nn.Module | None) -> list[nn.Module]:
+        blocks: list[nn.Module] = [_block([a, b], p) for a, b in itertools.pairwise([d, *h])]
+        return blocks if first is None else [first, *blocks]
 
-    return CrossStitch({name: column() for name in outs},
+    return CrossStitch({name: column(first) for name, first in zip(outs, stems, strict=True)},
                        {name: _head(h[-1], t, n, p) for name, n in outs.items()})
 
 
 def soft_sharing(in_features: int, outputs: Mapping[str, int], *,
                  hidden: Sequence[int] = (32,), strength: float = 1e-3,
-                 trace_norm_strength: float = 0.0, dropout: float = 0.0) -> SoftSharing:
+                 trace_norm_strength: float = 0.0, dropout: float = 0.0,
+                 stem: StemArg = None) -> SoftSharing:
     """One MLP per task, tied by a penalty on the distance between their weights.
 
     Parameters
@@ -287,10 +383,21 @@ def soft_sharing(in_features: int, outputs: Mapping[str, int], *,
         Penalty levels (see :class:`~polytask.deep.architectures.SoftSharing`).
     dropout : float, default=0.0
         Dropout after every hidden layer.
+    stem : mapping or None, default=None
+        Input stem (``{type: lenet, ...}`` or ``{type: embedding, ...}``, see
+        :func:`~polytask.deep._architectures.stems.parse_stem`); one stem per task,
+        the first part of its tower; the penalty ties the stems like every other
+        layer (so the embedding tables or convolutions are pulled together too).
 
     Returns
     -------
     SoftSharing
+
+    Raises
+    ------
+    ValueError
+        If a size, ``dropout`` or ``stem`` is invalid, or the tasks' output counts
+        differ (the message names it).
 
     Examples
     --------
@@ -299,12 +406,14 @@ def soft_sharing(in_features: int, outputs: Mapping[str, int], *,
     >>> sorted(model(torch.zeros(3, 4)))
     ['a', 'b']
     """
-    outs, p, d = _outputs(outputs), _dropout(dropout), _count(in_features, "in_features")
+    outs, p = _outputs(outputs), _dropout(dropout)
     h = _sizes(hidden, "hidden")
     if len(set(outs.values())) > 1:
         raise ValueError(f"soft_sharing ties identical towers, so every task needs the same "
                          f"number of outputs; got {outs}")
-    towers = {name: MLP([d, *h, n], dropout=p) for name, n in outs.items()}
+    stems, d = _stems(stem, in_features, len(outs))
+    towers = {name: _with_stem(first, MLP([d, *h, n], dropout=p))
+              for (name, n), first in zip(outs.items(), stems, strict=True)}
     return SoftSharing(towers, strength=strength, trace_norm_strength=trace_norm_strength)
 
 

@@ -186,6 +186,9 @@ def parse_config(raw: Mapping[str, Any], base_dir: str | os.PathLike[str] = ".",
     ...                                 "fit": "per_task", "name": "STL ridge"}]})
     >>> cfg.baseline, cfg.seeds
     ('STL ridge', (0, 1, 2))
+    Top-level keys starting with ``x-`` are ignored: they hold YAML anchors that the
+    model entries merge (``<<: *anchor``).
+
     >>> parse_config({"models": [{"type": "deep", "method": "mgdaa"}],
     ...               "dataset": {"synthetic": "mmoe"}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -194,7 +197,8 @@ def parse_config(raw: Mapping[str, Any], base_dir: str | os.PathLike[str] = ".",
     """
     from polytask.metrics import METRICS
 
-    m = c.mapping(raw, "")
+    m = {k: v for k, v in c.mapping(raw, "").items()
+         if not (isinstance(k, str) and k.startswith("x-"))}  # YAML anchors, not settings
     c.check_keys(m, "", _TOP_KEYS)
     if "dataset" not in m:
         raise ConfigError("dataset: required (a synthetic generator or a registered dataset)")

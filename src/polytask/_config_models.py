@@ -197,8 +197,9 @@ def parse_deep(m: dict[str, Any], path: str, name: str | None,
     arch_entry = reg.architectures()[arch]
     arch_params = c.plain(c.params(m.get("arch_params"), p(path, "arch_params"),
                                    arch_entry.params), p(path, "arch_params"))
+    in_features = _stem_in_features(arch_params.get("stem"), p(path, "arch_params"))
     _check_build(p(path, "arch_params"),
-                 lambda: arch_entry.fn(2, {"a": 1, "b": 1}, **arch_params))
+                 lambda: arch_entry.fn(in_features, {"a": 1, "b": 1}, **arch_params))
     stl = c.boolean(m.get("stl", False), p(path, "stl"))
     method = c.choice(m.get("method", "ew"), p(path, "method"), reg.methods())
     entry = reg.methods()[method]
@@ -220,6 +221,23 @@ def parse_deep(m: dict[str, Any], path: str, name: str | None,
         mode=mode,
         patience=c.optional(c.integer, m.get("patience"), p(path, "patience"), minimum=1),
         baseline=_baseline(m, path))
+
+
+def _stem_in_features(stem: object, path: str) -> int:
+    """Validate ``arch_params.stem``; the input width a test build of the model needs.
+
+    A LeNet stem fixes the width (``height * width``); without a stem, or with an
+    embedding stem, any width works and 2 keeps the test build small.
+    """
+    if stem is None:
+        return 2
+    from polytask.deep._architectures.stems import StemSpecError, parse_stem
+
+    try:
+        spec = parse_stem(stem)
+    except StemSpecError as err:
+        raise ConfigError(f"{c.join(path, err.key)}: {err.reason}") from None
+    return spec.in_features or 2
 
 
 def _baseline(m: dict[str, Any], path: str) -> str:

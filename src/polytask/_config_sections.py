@@ -62,13 +62,39 @@ class TasksConfig:
     metrics: tuple[str, ...] | None = None
 
 
+SPLIT_METHODS: tuple[str, ...] = ("random", "scaffold", "kfold")
+"""The values of ``split.method``."""
+
+
 @dataclass(frozen=True)
 class SplitConfig:
-    """Test fraction, validation fraction of the training part, published split."""
+    """How every seed's data are divided into training, validation and test parts.
+
+    Attributes
+    ----------
+    test : float
+        Test fraction (per task for per-task data); ``1 / folds`` under ``kfold``, where
+        it is informative only.
+    val : float
+        Fraction of the training part held out for validation (deep epoch selection).
+    published : bool
+        Use the dataset's published train/test split (``random`` method only).
+    method : {"random", "scaffold", "kfold"}
+        ``random``: a new random split for every seed. ``scaffold``: the deterministic
+        Bemis-Murcko scaffold split of a molecule set, the same for every seed.
+        ``kfold``: seed ``s`` tests on fold ``s % folds`` of a fixed partition.
+    folds : int or None
+        Number of folds (``kfold`` only, at least 2).
+    fold_seed : int
+        Seed of the fixed permutation cut into folds (``kfold`` only).
+    """
 
     test: float = 0.25
     val: float = 0.2
     published: bool = False
+    method: str = "random"
+    folds: int | None = None
+    fold_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +192,10 @@ def parse_tasks(value: object) -> TasksConfig:
             c.choice(name, c.join("tasks.metrics", i), METRICS)
         if not metrics:
             raise ConfigError("tasks.metrics: expected at least one metric")
+        if METRICS[metrics[0]].is_count:
+            raise ConfigError(f"tasks.metrics[0]: {metrics[0]!r} is a count (summed over "
+                              "tasks), not a score; it cannot be the primary metric (model "
+                              "selection, Δm%): list a score such as roc_auc first")
     return TasksConfig(
         select=c.optional(c.names, m.get("select"), "tasks.select"),
         auxiliary=c.names(m.get("auxiliary", []), "tasks.auxiliary"),
@@ -174,10 +204,31 @@ def parse_tasks(value: object) -> TasksConfig:
 
 def parse_split(value: object) -> SplitConfig:
     m = c.mapping(value, "split")
-    c.check_keys(m, "split", ("test", "val", "published"))
+    c.check_keys(m, "split", ("test", "val", "published", "method", "folds", "fold_seed"))
+    method = c.choice(m.get("method", "random"), "split.method", SPLIT_METHODS)
+    published = c.boolean(m.get("published", False), "split.published")
+    if published and method != "random":
+        raise ConfigError(f"split.published: a published split cannot be combined with "
+                          f"split.method {method!r}; remove one of them")
+    if method == "kfold":
+        if "test" in m:
+            raise ConfigError("split.test: not used by split.method 'kfold' (the test part "
+                              "of each seed is one of split.folds folds); remove it")
+        if m.get("folds") is None:
+            raise ConfigError("split.folds: required by split.method 'kfold' (an integer "
+                              ">= 2, e.g. 10)")
+        folds = c.integer(m["folds"], "split.folds", minimum=2)
+        fold_seed = c.integer(m.get("fold_seed", 0), "split.fold_seed", minimum=0)
+        return SplitConfig(test=1.0 / folds,
+                           val=c.number(m.get("val", 0.2), "split.val", 0.0, 1.0, strict=True),
+                           method=method, folds=folds, fold_seed=fold_seed)
+    for key in ("folds", "fold_seed"):
+        if key in m:
+            raise ConfigError(f"split.{key}: only used by split.method 'kfold', not "
+                              f"{method!r}; remove it or set split.method: kfold")
     return SplitConfig(test=c.number(m.get("test", 0.25), "split.test", 0.0, 1.0, strict=True),
                        val=c.number(m.get("val", 0.2), "split.val", 0.0, 1.0, strict=True),
-                       published=c.boolean(m.get("published", False), "split.published"))
+                       published=published, method=method)
 
 
 def parse_budget(value: object) -> BudgetConfig:
@@ -198,6 +249,7 @@ def loader_params(dataset: DatasetConfig) -> tuple[str, ...]:
 
 
 __all__ = [
+    "SPLIT_METHODS",
     "BudgetConfig",
     "DatasetConfig",
     "Setting",

@@ -3,7 +3,9 @@
 Every model of a (setting, seed) pair sees the same :class:`SplitData`: the test part
 (held out for scoring), the training part (``fit``: linear models choose their
 regularisation on it by cross-validation) and its division into ``train`` and ``val``
-(deep models train on the first and select their epoch on the second).
+(deep models train on the first and select their epoch on the second). How the parts
+are drawn is ``split.method``: random, k-fold or scaffold (see
+:mod:`polytask._experiment_splits`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from polytask import _registry as reg
 from polytask._config import ExperimentConfig, Setting
 from polytask._config_checks import ConfigError
+from polytask._experiment_splits import RowParts, kfold_fit_test, scaffold_setting, take_rows
 from polytask.data import MultiTaskData
 from polytask.tasks import Task, TaskSet
 
@@ -67,7 +70,7 @@ def _data_home(cfg: ExperimentConfig) -> Path | None:
 
 
 def load_setting(cfg: ExperimentConfig, setting: Setting, seed: int
-                 ) -> tuple[MultiTaskData, MultiTaskData | None]:
+                 ) -> tuple[MultiTaskData, MultiTaskData | RowParts | None]:
     """The data of ``setting``: all of it, or its published ``(train, test)`` parts.
 
     Parameters
@@ -81,17 +84,22 @@ def load_setting(cfg: ExperimentConfig, setting: Setting, seed: int
     -------
     data : MultiTaskData
         All the data, or the published training part.
-    test : MultiTaskData or None
-        The published test part (``split.published``), else None.
+    preset : MultiTaskData, RowParts or None
+        The published test part (``split.published``); the scaffold split of ``data``
+        (``split.method: scaffold``, the same for every seed); else None.
 
     Raises
     ------
     ConfigError
-        If a real dataset needs a featuriser or has no published split.
+        If a real dataset needs a featuriser or has no published split, or a scaffold
+        split is asked of data without SMILES.
     """
     ds = cfg.dataset
     params = {**ds.params, **setting.params}
     if ds.synthetic is not None:
+        if cfg.split.method == "scaffold":
+            raise ConfigError("split.method: 'scaffold' needs molecules given as SMILES; "
+                              "synthetic data have none")
         gen = reg.synthetic_generators()[ds.synthetic].fn
         draw = gen(**params, random_state=ds.seed if ds.seed is not None else seed)
         if cfg.split.published:
@@ -101,9 +109,16 @@ def load_setting(cfg: ExperimentConfig, setting: Setting, seed: int
 
     assert ds.name is not None
     kwargs: dict[str, Any] = dict(params)
+    featurize = None
     if ds.featurizer is not None:
-        kwargs["featurize"] = functools.partial(reg.featurizers()[ds.featurizer].fn,
-                                                **ds.featurizer_params)
+        featurize = functools.partial(reg.featurizers()[ds.featurizer].fn,
+                                      **ds.featurizer_params)
+    if cfg.split.method == "scaffold":
+        # the loaders drop the SMILES once featurised: split the raw molecules first
+        raw = load_dataset(ds.name, data_home=_data_home(cfg), **kwargs)
+        return scaffold_setting(raw, featurize, cfg.split, ds.name)
+    if featurize is not None:
+        kwargs["featurize"] = featurize
     loader_params = reg.signature_params(DATASETS[ds.name].loader)
     if cfg.split.published:
         if "split" not in loader_params:
@@ -171,28 +186,60 @@ def standardizer(data: MultiTaskData) -> Any:
     return lambda Z: (np.asarray(Z, dtype=float) - mean) / std
 
 
-def split_setting(cfg: ExperimentConfig, data: MultiTaskData, published_test: MultiTaskData |
-                  None, seed: int) -> SplitData:
+def _fixed_split(cfg: ExperimentConfig, tasks: TaskSet, data: MultiTaskData,
+                 parts: RowParts) -> SplitData:
+    fit = take_rows(data, parts.fit, "training")
+    if cfg.dataset.standardize:
+        data = _rebuild(data, standardizer(fit))
+        fit = take_rows(data, parts.fit, "training")
+    return SplitData(tasks=tasks, fit=fit, train=take_rows(data, parts.train, "training"),
+                     val=take_rows(data, parts.val, "validation"),
+                     test=take_rows(data, parts.test, "test"))
+
+
+def split_setting(cfg: ExperimentConfig, data: MultiTaskData,
+                  preset: MultiTaskData | RowParts | None, seed: int) -> SplitData:
     """Select the tasks, split for ``seed`` and standardise with training statistics.
+
+    ``split.method`` decides the test part: ``random`` draws it with ``seed``;
+    ``kfold`` takes fold ``seed % split.folds`` of a partition fixed by
+    ``split.fold_seed`` (:func:`~polytask._experiment_splits.kfold_fit_test`). The
+    validation part is then drawn from the rest with ``seed``. A preset from
+    :func:`load_setting` overrides both: a published test part, or the scaffold split
+    (all three parts fixed, whatever the seed).
 
     Parameters
     ----------
     cfg : ExperimentConfig
     data : MultiTaskData
         From :func:`load_setting`.
-    published_test : MultiTaskData or None
-        The published test part, if any.
+    preset : MultiTaskData, RowParts or None
+        From :func:`load_setting`: the published test part, or the scaffold split's
+        rows of ``data``; None otherwise.
     seed : int
         Seeds the split: the same for every model.
 
     Returns
     -------
     SplitData
+
+    Raises
+    ------
+    ConfigError
+        If a task selected does not exist, has fewer samples than ``split.folds``, or is
+        left without labels in a part of a fixed split.
     """
     tasks = task_set(cfg, data)
     data = data.subset(list(tasks.names))
-    if published_test is not None:
-        fit, test = data, published_test.subset(list(tasks.names))
+    if isinstance(preset, RowParts):
+        return _fixed_split(cfg, tasks, data, preset)
+    if cfg.split.method == "scaffold":
+        raise ConfigError("split.method: 'scaffold' needs the rows of the scaffold split, "
+                          "which load_setting computes; pass its second value as preset")
+    if preset is not None:
+        fit, test = data, preset.subset(list(tasks.names))
+    elif cfg.split.method == "kfold":
+        fit, test = kfold_fit_test(data, cfg.split, seed)
     else:
         fit, test = data.train_test_split(1.0 - cfg.split.test, random_state=seed)
     if cfg.dataset.standardize:
@@ -203,4 +250,5 @@ def split_setting(cfg: ExperimentConfig, data: MultiTaskData, published_test: Mu
     return SplitData(tasks=tasks, fit=fit, train=train, val=val, test=test)
 
 
-__all__ = ["SplitData", "load_setting", "split_setting", "standardizer", "task_set"]
+__all__ = ["RowParts", "SplitData", "load_setting", "split_setting", "standardizer",
+           "task_set"]

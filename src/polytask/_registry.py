@@ -193,17 +193,39 @@ def _morgan(smiles: Sequence[str], radius: int = 2, n_bits: int = 1024) -> Any:
     return morgan_fingerprints(smiles, radius=radius, n_bits=n_bits)[0].astype(float)
 
 
+def _conll_window(train: Any, test: Any = None, window: int = 2, max_vocab: int = 20000,
+                  min_count: int = 1) -> Any:
+    """CoNLL-2000 token windows: ``train`` data, or ``(train, test)`` given a test part.
+
+    The ``embedding`` stem then needs ``n_ids = max_vocab + 7`` (see
+    :func:`polytask.data.conll_windows`).
+    """
+    from polytask.data import conll_windows
+
+    train_data, test_data, _ = conll_windows(train, test, window=window, max_vocab=max_vocab,
+                                             min_count=min_count)
+    return train_data if test is None else (train_data, test_data)
+
+
 @functools.cache
 def featurizers() -> Mapping[str, FunctionEntry]:
-    """Featurisers of raw inputs (SMILES): ``dataset.featurizer``.
+    """Featurisers of raw inputs (SMILES, tagged sentences): ``dataset.featurizer``.
+
+    ``morgan`` featurises the SMILES of a molecule set; ``conll_window`` turns the
+    tagged sentences of ``conll2000`` into token windows of ids (``train`` and ``test``
+    are the corpora, set by the loader).
 
     Examples
     --------
     >>> featurizers()["morgan"].params
     ('radius', 'n_bits')
+    >>> featurizers()["conll_window"].params
+    ('window', 'max_vocab', 'min_count')
     """
     return MappingProxyType({
         "morgan": FunctionEntry(_morgan, "Morgan/ECFP bit fingerprints (RDKit)", ("smiles",)),
+        "conll_window": FunctionEntry(_conll_window, "CoNLL-2000 token windows of word and "
+                                      "capitalisation ids", ("train", "test")),
     })
 
 
@@ -258,7 +280,7 @@ def architectures() -> Mapping[str, FunctionEntry]:
     Examples
     --------
     >>> architectures()["shared_bottom"].params
-    ('hidden', 'tower', 'dropout')
+    ('hidden', 'tower', 'dropout', 'stem')
     """
     from polytask import _builders as b
 

@@ -85,6 +85,9 @@ def _add_experiment_parsers(sub: Any) -> None:
         cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         cmd.add_argument("--no-report", action="store_true",
                          help="do not write report.html")
+        cmd.add_argument("--threads", type=_positive_int, default=None,
+                         help="torch threads per process (default: torch's own; 1 is "
+                              "fastest for small models on a busy machine)")
     rep = sub.add_parser("report", help="write the self-contained HTML report of a run "
                          "directory", description="Write RUN_DIR/report.html (plots "
                          "embedded) from what `polytask bench` and `polytask relate` wrote.")
@@ -212,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     commands = {"demo": _cmd_demo, "datasets": _cmd_datasets, "bench": _cmd_bench,
                 "relate": _cmd_relate, "report": _cmd_report}
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return commands[args.command](args)
     except USER_ERRORS as err:

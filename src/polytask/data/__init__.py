@@ -7,7 +7,7 @@ access, conversions, seeded splits, pandas input/output and torch datasets.
 :mod:`polytask.data.datasets` loads the classic multi-task sets. Their helpers are
 here too: Morgan fingerprints and scaffold/random splits of molecules (RDKit, the
 ``chem`` extra), two-item image composites (MultiMNIST, MultiFashion), and the
-vocabularies of tagged corpora (CoNLL-2000).
+vocabularies of tagged corpora and their token windows of ids (CoNLL-2000).
 
 The torch helpers (:func:`collate_tasks`, :func:`torch_dataset`, :func:`task_datasets`,
 :class:`MultiTaskTorchDataset`) are loaded on first access, so importing this package
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ._chem import morgan_fingerprints, murcko_scaffolds, random_split, scaffold_split
 from ._conll import build_vocab, read_conll
 from ._conll import encode as encode_tokens
+from ._conll_windows import ConllWindowInfo, chunk_f1_ids, conll_windows, decode_chunk_ids
 from ._containers import MultiTaskData
 from ._multimnist import (
     MultiItemImages,
@@ -71,6 +72,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATASETS",
+    "ConllWindowInfo",
     "DatasetDownloadError",
     "DatasetInfo",
     "LabelledImages",
@@ -81,8 +83,11 @@ __all__ = [
     "TaggedCorpus",
     "area_resize",
     "build_vocab",
+    "chunk_f1_ids",
     "clustered",
     "collate_tasks",
+    "conll_windows",
+    "decode_chunk_ids",
     "dirty",
     "download_dataset",
     "encode_tokens",

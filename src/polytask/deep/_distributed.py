@@ -10,7 +10,9 @@ batch is which quantities are reduced across ranks, and when:
   :class:`~torch.nn.parallel.DistributedDataParallel` (plain DDP averages the
   gradients);
 - gradient methods (aggregators) get the per-task Jacobian with respect to the shared
-  parameters summed across ranks *before* aggregation (parameter mode), or the
+  parameters summed across ranks *before* aggregation (parameter mode; each rank takes
+  it with ``per_task_gradients(..., strategy="auto")``, one backward pass per task from
+  its own loss, so a task's pass runs through its own head only), or the
   task Gramian of the representation gradients summed across ranks (representation
   mode: each rank holds different rows of the global representation, so its Gramian is
   the sum of the ranks' Gramians). Aggregators that need the representation Jacobian

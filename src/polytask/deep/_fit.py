@@ -131,7 +131,13 @@ def _checkpoint(run: _Run, st: _RunState, gen: torch.Generator, seed: int) -> di
         "data_generator": gen.get_state(), "rng": rng_states(run.device),
         "scaler": run.scaler.state_dict() if run.scaler is not None else {},
         "history": st.history.to_json(), "best_model": st.best_state,
+        "gradient_tracker": _tracker_state(run.trainer.gradient_tracker),
     }
+
+
+def _tracker_state(tracker: Any) -> dict[str, Any]:
+    state_dict = getattr(tracker, "state_dict", None)
+    return dict(state_dict()) if callable(state_dict) else {}
 
 
 def _restore(ckpt: dict[str, Any], run: _Run, st: _RunState, gen: torch.Generator) -> None:
@@ -147,6 +153,10 @@ def _restore(ckpt: dict[str, Any], run: _Run, st: _RunState, gen: torch.Generato
     set_rng_states(ckpt["rng"], run.device)
     if run.scaler is not None and ckpt["scaler"]:
         run.scaler.load_state_dict(ckpt["scaler"])
+    tracker = run.trainer.gradient_tracker
+    saved = ckpt.get("gradient_tracker")
+    if saved and callable(getattr(tracker, "load_state_dict", None)):
+        tracker.load_state_dict(saved)
     st.history = History.from_json(ckpt["history"])
     st.epoch, st.step, st.best_state = int(ckpt["epoch"]), int(ckpt["step"]), ckpt["best_model"]
 
@@ -210,6 +220,8 @@ def _epoch(run: _Run, st: _RunState, gen: torch.Generator, run_logger: RunLogger
             scales = task_scales(tasks, trainer.aux_schedule, min(progress, 1.0), st.step)
             res = run.engine.step(move(x, run.device), move(targets, run.device), st.step,
                                   scales)
+            if trainer.gradient_tracker is not None and res.gramian is not None:
+                trainer.gradient_tracker.update(res.gramian)  # computed by the step anyway
             st.step += 1
             counts = res.counts.detach().double().cpu()
             loss_sum += res.losses.detach().double().cpu() * counts

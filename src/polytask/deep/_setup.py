@@ -197,6 +197,68 @@ def check_model(model: object, tasks: TaskSet, representation: bool) -> nn.Modul
     return model
 
 
+class ForwardModule(nn.Module):
+    """``x -> (features, {task: prediction}, regularizer)``: the module DDP wraps.
+
+    With ``encode=True`` ``features`` is the tuple of tensors returned by
+    ``model.encode(x)`` and the predictions are ``model.decode(features, x)`` (equal to
+    ``model(x)`` by the architecture contract); otherwise ``features`` is empty and the
+    predictions are ``model(x)``.
+    """
+
+    def __init__(self, model: nn.Module, encode: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.encode = encode
+
+    def forward(self, x: Any) -> tuple[tuple[Tensor, ...], dict[str, Tensor], Tensor]:
+        model: Any = self.model
+        if self.encode:
+            feats = model.encode(x)
+            preds = model.decode(feats, x)
+            flat = feats if isinstance(feats, tuple) else (feats,)
+        else:
+            preds = model(x)
+            flat = ()
+        reg = model.regularizer() if hasattr(model, "regularizer") else None
+        if reg is None:
+            reg = torch.zeros(())
+        return flat, preds, reg
+
+
+def uses_features(model: nn.Module, representation: bool) -> bool:
+    """Whether the step hands ``model.encode(x)`` to the backward engine.
+
+    Always in representation mode. In parameter mode when the architecture splits its
+    forward pass (``supports_representation``, with ``forward`` written in the same
+    class as ``encode`` and ``decode``, so that ``forward(x) == decode(encode(x), x)``
+    holds) and has trainable shared parameters: the engine's fast path (per-task
+    cotangents at the representation, then one batched pass through the shared part)
+    then gives the same update, since by the architecture contract the shared
+    parameters reach the losses only through the features. A subclass that overrides
+    ``forward`` alone keeps its ``forward`` (and the per-task passes).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from polytask.deep.architectures import SharedBottom, SoftSharing
+    >>> uses_features(SharedBottom(nn.Linear(3, 4), {"a": nn.Linear(4, 1)}), False)
+    True
+    >>> towers = {"a": nn.Linear(3, 1), "b": nn.Linear(3, 1)}
+    >>> uses_features(SoftSharing(towers, strength=0.1), False)   # nothing shared
+    False
+    """
+    if representation:
+        return True
+    if not getattr(model, "supports_representation", False):
+        return False
+    owner = next((c for c in type(model).__mro__ if "forward" in vars(c)), None)
+    if owner is None or not {"encode", "decode"} <= set(vars(owner)):
+        return False
+    arch: Any = model
+    return any(p.requires_grad for p in arch.shared_parameters())
+
+
 def as_taskset(tasks: TaskSet | Iterable[Task | str]) -> TaskSet:
     """``tasks`` as a :class:`~polytask.tasks.TaskSet` (a TaskSet is returned as is).
 
@@ -265,6 +327,6 @@ def move(obj: Any, device: torch.device) -> Any:
     return obj
 
 
-__all__ = ["OptimizerArg", "Schedule", "amp_settings", "as_taskset", "build_optimizer",
-           "check_method", "check_model", "check_schedule", "move", "resolve_device",
-           "task_param_groups", "task_scales"]
+__all__ = ["ForwardModule", "OptimizerArg", "Schedule", "amp_settings", "as_taskset",
+           "build_optimizer", "check_method", "check_model", "check_schedule", "move",
+           "resolve_device", "task_param_groups", "task_scales", "uses_features"]

@@ -38,6 +38,8 @@ from torch import Tensor, nn
 from polytask.tasks import TaskSet
 
 from ._distributed import DistContext
+from ._setup import uses_features
+from .aggregation import Aggregator
 from .backward import per_task_gradients
 
 MethodKind = Literal["loss", "gramian", "gradvac", "jacobian"]
@@ -79,32 +81,22 @@ def method_kind(method: object) -> MethodKind:
     )
 
 
-class ForwardModule(nn.Module):
-    """``x -> (features, {task: prediction}, regularizer)``: the module DDP wraps.
+class _GramianRecorder(Aggregator):
+    """A Jacobian aggregator that also keeps ``J Jᵀ`` of the Jacobian it receives.
 
-    In representation mode ``features`` is the tuple of tensors returned by
-    ``model.encode(x)`` and the predictions are ``model.decode(features, x)``; in
-    parameter mode ``features`` is empty and the predictions are ``model(x)``.
+    ``mtl_backward`` returns no Gramian for a Jacobian aggregator; this wrapper gives a
+    gradient-similarity tracker the Gramian of the Jacobian the engine built anyway.
     """
 
-    def __init__(self, model: nn.Module, representation: bool) -> None:
-        super().__init__()
-        self.model = model
-        self.representation = representation
+    def __init__(self, inner: Any, sink: list[Tensor]) -> None:
+        self._inner, self._sink = inner, sink
+        self._freeze()
 
-    def forward(self, x: Any) -> tuple[tuple[Tensor, ...], dict[str, Tensor], Tensor]:
-        model: Any = self.model
-        if self.representation:
-            feats = model.encode(x)
-            preds = model.decode(feats, x)
-            flat = feats if isinstance(feats, tuple) else (feats,)
-        else:
-            preds = model(x)
-            flat = ()
-        reg = model.regularizer() if hasattr(model, "regularizer") else None
-        if reg is None:
-            reg = torch.zeros(())
-        return flat, preds, reg
+    def __call__(self, jacobian: Tensor) -> Tensor:
+        flat = jacobian.detach()
+        self._sink.append(flat @ flat.T)
+        out: Tensor = self._inner(jacobian)
+        return out
 
 
 @dataclass
@@ -134,6 +126,16 @@ class StepEngine:
     mode) must be summed across ranks before the method acts, and the objective scaled
     by the ``GradScaler``.
 
+    With ``use_features`` (an architecture with ``encode``/``decode`` and trainable
+    shared parameters) the features are passed to ``mtl_backward`` in parameter mode
+    too: the per-task cotangents at the representation are then recorded in one pass
+    through the heads and the shared part runs one batched vector-Jacobian product (the
+    engine's fast path), instead of one backward pass per task from its loss through
+    the shared part.
+    With ``want_gramian`` (a gradient-similarity tracker is attached) every step also
+    reports the task Gramian: free for Gramian methods and Jacobian aggregators, one
+    per-task gradient pass for a loss weighting that does not need it.
+
     State that must survive a checkpoint: the last observed loss of every task (a task
     with no label in a batch shows its last observed loss to the method, so stateful
     weightings see a continuous signal; 1.0 before its first label) and GradVac's
@@ -157,11 +159,13 @@ class StepEngine:
         device: torch.device,
         dist: DistContext,
         grad_clip_norm: float | None,
+        want_gramian: bool = False,
     ) -> None:
         self.model, self.forward, self.tasks = model, forward, tasks
         self.method, self.kind, self.representation = method, kind, representation
         self.optimizer, self.scaler, self.amp_dtype = optimizer, scaler, amp_dtype
         self.device, self.dist, self.grad_clip_norm = device, dist, grad_clip_norm
+        self.want_gramian = want_gramian
         arch: Any = model
         trainable = [p for p in model.parameters() if p.requires_grad]
         shared = [p for p in arch.shared_parameters() if p.requires_grad]
@@ -170,6 +174,7 @@ class StepEngine:
         shared_ids = {id(p) for p in self.shared}
         # Everything else is task-specific: heads, towers, experts of one task.
         self.heads = [p for p in trainable if id(p) not in shared_ids]
+        self.use_features = uses_features(model, representation)
         self.weighting = getattr(method, "weighting", method)
         params = inspect.signature(self.weighting.__call__).parameters if kind != "loss" else {}
         self._pass_losses = "losses" in params
@@ -255,25 +260,40 @@ class StepEngine:
         """One process: the library's backward engine does the whole pass."""
         from polytask.deep.backward import mtl_backward
 
+        seen: list[Tensor] = []  # the Gramian of a Jacobian aggregator's input
+        method = self.method
+        if self.want_gramian and self.kind == "jacobian":
+            method = _GramianRecorder(self.method, seen)
         result = mtl_backward(
-            surrogate, self.shared, self.heads, method=self.method,
+            surrogate, self.shared, self.heads, method=method,
             mode="representation" if self.representation else "parameter",
-            features=list(feats) if self.representation else None,
+            features=list(feats) if self.use_features else None,
             state=self._gradvac_state() if self.kind == "gradvac" else None,
             skip_zero_gradient_tasks=self.kind == "gramian",
+            return_gramian=self.want_gramian,
             task_names=self.tasks.names)
         if self.kind == "gradvac":
             self.gradvac_targets = result.state.targets.detach().cpu().double()
-        return result.weights, result.gramian
+        return result.weights, seen[0] if seen else result.gramian
 
     # ------------------------------------------------------------------ explicit path
     def _gramian(self, part: Tensor, feats: tuple[Tensor, ...]) -> Tensor:
         """Global task Gramian: of the summed Jacobian, or the summed feature Gramians."""
         if self.representation:
-            jac = per_task_gradients(part, feats, retain_graph=True)
+            jac = per_task_gradients(part, feats, retain_graph=True, strategy="auto")
             return self.dist.all_reduce_sum(jac @ jac.T)
-        jac = self.dist.all_reduce_sum(per_task_gradients(part, self.shared, retain_graph=True))
+        jac = self._shared_jacobian(part)
         return jac @ jac.T
+
+    def _shared_jacobian(self, part: Tensor) -> Tensor:
+        """Per-task gradients of the shared parameters, summed across ranks, (m, P).
+
+        Each task runs its backward pass from its own loss (``strategy="auto"``: one pass
+        per task through its own head, since the losses are stacked); the sum over
+        ranks comes before any aggregation, so N ranks see the global Jacobian.
+        """
+        return self.dist.all_reduce_sum(
+            per_task_gradients(part, self.shared, retain_graph=True, strategy="auto"))
 
     def _weights(self, gram: Tensor, shown: Tensor) -> Tensor:
         if self.kind == "gradvac":
@@ -295,16 +315,16 @@ class StepEngine:
                            feats: tuple[Tensor, ...]) -> tuple[Tensor | None, Tensor | None]:
         gram: Tensor | None = None
         if self.kind == "loss":
-            if self.method.requires_grad_norms:
+            if self.method.requires_grad_norms or self.want_gramian:
                 gram = self._gramian(part, feats)
             weights = self.method.weights(surrogate.detach(), gramian=gram)
             self._backward(self.method(surrogate, gramian=gram) + reg)
             return weights, gram
         head_grads = self._head_grads(surrogate.sum() + reg)
         if self.kind == "jacobian":
-            self._jacobian_backward(part, reg, feats)
+            jac = self._jacobian_backward(part, reg, feats)
             self._set_head_grads(head_grads)
-            return None, None
+            return None, (jac @ jac.T if self.want_gramian else None)
         gram = self._gramian(part, feats)
         weights = self._weights(gram, surrogate.detach())
         self._backward((weights.to(surrogate) * surrogate).sum() + reg)
@@ -325,19 +345,23 @@ class StepEngine:
         for p, g in zip(self.heads, grads, strict=True):
             p.grad = None if g is None else g * scale
 
-    def _jacobian_backward(self, part: Tensor, reg: Tensor, feats: tuple[Tensor, ...]) -> None:
-        """A Jacobian aggregator: its update is written into the shared ``.grad``."""
+    def _jacobian_backward(self, part: Tensor, reg: Tensor, feats: tuple[Tensor, ...]
+                           ) -> Tensor:
+        """A Jacobian aggregator: its update is written into the shared ``.grad``.
+
+        Returns the (global) Jacobian the aggregator received.
+        """
         scale = self._scale()
         if self.representation:  # single process only (checked by the trainer)
-            d = self.method(per_task_gradients(part, feats, retain_graph=True)) * scale
+            jac = per_task_gradients(part, feats, retain_graph=True, strategy="auto")
+            d = self.method(jac) * scale
             cotangents, offset = [], 0
             for f in feats:
                 cotangents.append(d[offset: offset + f.numel()].reshape(f.shape).to(f.dtype))
                 offset += f.numel()
             torch.autograd.backward(list(feats), cotangents, retain_graph=True)
         else:
-            jac = self.dist.all_reduce_sum(per_task_gradients(part, self.shared,
-                                                              retain_graph=True))
+            jac = self._shared_jacobian(part)
             d = self.method(jac) * scale
             offset = 0
             for p in self.shared:
@@ -349,6 +373,7 @@ class StepEngine:
             for p, g in zip(self.shared, grads, strict=True):
                 if g is not None:
                     p.grad = g if p.grad is None else p.grad + g
+        return jac
 
     # ------------------------------------------------------------------ update
     def _scale(self) -> float:
@@ -399,5 +424,4 @@ class StepEngine:
             )
 
 
-__all__ = ["ForwardModule", "MethodKind", "StepEngine", "StepResult", "TrainingError",
-           "method_kind"]
+__all__ = ["MethodKind", "StepEngine", "StepResult", "TrainingError", "method_kind"]

@@ -26,6 +26,7 @@ from ._evaluation import evaluate_model
 from ._logging import History
 from ._sampling import SAMPLING_STRATEGIES, Sampling
 from ._setup import (
+    ForwardModule,
     OptimizerArg,
     Schedule,
     amp_settings,
@@ -36,8 +37,9 @@ from ._setup import (
     check_schedule,
     resolve_device,
     task_param_groups,
+    uses_features,
 )
-from ._step import ForwardModule, StepEngine, TrainingError, method_kind
+from ._step import StepEngine, TrainingError, method_kind
 from ._stl import STLResult, fit_single_tasks, train_single_task
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,12 @@ class Trainer:
     mode : {"parameter", "representation"}, default="parameter"
         Where gradient methods take the per-task gradients: w.r.t. the shared parameters,
         or w.r.t. the shared representation ``model.encode(x)`` (faster, MGDA-UB style).
+        In parameter mode an architecture with ``encode``/``decode``
+        (``supports_representation``) is run as ``decode(encode(x), x)`` and its
+        features are handed to :func:`~polytask.deep.backward.mtl_backward`, whose fast
+        path then gives the same parameter-level update with one pass through the
+        heads and one batched pass through the shared part (a subclass that overrides
+        ``forward`` alone is run through its ``forward``, without this shortcut).
     grad_clip_norm : float, optional
         Clip the global gradient norm to this value.
     aux_schedule : {"constant", "linear", "cosine"}, callable or mapping, default="constant"
@@ -96,6 +104,17 @@ class Trainer:
         Show a tqdm progress bar.
     tensorboard : bool, default=True
         Write TensorBoard events when ``tensorboard`` is installed (skipped otherwise).
+    gradient_tracker : GradientSimilarityTracker, optional
+        A :class:`~polytask.relate.GradientSimilarityTracker` (or any object with
+        ``update(gramian)``, and ``task_names`` in the order of the tasks) that
+        receives the ``(n_tasks, n_tasks)`` task Gramian of every optimizer step, in
+        the trainer's ``mode``. Gramian methods, GradVac, Jacobian aggregators and loss
+        weightings that use gradient norms (GradNorm, DB-MTL) already compute it, so
+        tracking costs no extra backward pass; another loss weighting costs one
+        per-task gradient pass per step. A task inactive at a step (no label, off its
+        period, zero weight) has a zero gradient there, which the tracker leaves out.
+        ``fit`` does not reset the tracker; its state is saved in the checkpoint and
+        restored on resume. :meth:`fit_stl` does not use it.
 
     Attributes
     ----------
@@ -141,6 +160,18 @@ class Trainer:
     ...                       functools.partial(torch.optim.Adam, lr=1e-2), data, data)
     >>> history.n_epochs, history.best_epoch is not None
     (3, True)
+
+    The task Gramians of a gradient method's steps feed a relatedness tracker at no
+    extra cost:
+
+    >>> from polytask.deep.aggregation import UPGrad
+    >>> from polytask.relate import GradientSimilarityTracker
+    >>> tracker = GradientSimilarityTracker(syn.task_names)
+    >>> trainer = Trainer(max_epochs=1, batch_size=16, progress=False, gradient_tracker=tracker)
+    >>> _ = trainer.fit(model, syn.task_names, UPGrad(),
+    ...                 functools.partial(torch.optim.Adam, lr=1e-2), data)
+    >>> tracker.n_steps, tracker.summary().mean_cosine.shape
+    (4, (2, 2))
     """
 
     def __init__(
@@ -155,7 +186,7 @@ class Trainer:
         run_dir: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
         resume: bool = True, seed: int | None = 0, device: str | torch.device | None = None,
         mixed_precision: bool | Literal["fp16", "bf16"] = False, progress: bool = True,
-        tensorboard: bool = True,
+        tensorboard: bool = True, gradient_tracker: Any = None,
     ) -> None:
         self.max_epochs, self.max_steps, self.batch_size = max_epochs, max_steps, batch_size
         self.eval_batch_size, self.steps_per_epoch = eval_batch_size, steps_per_epoch
@@ -165,6 +196,7 @@ class Trainer:
         self.checkpoint_every, self.resume, self.seed = checkpoint_every, resume, seed
         self.device, self.mixed_precision = device, mixed_precision
         self.progress, self.tensorboard = progress, tensorboard
+        self.gradient_tracker = gradient_tracker
 
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters, as passed to ``__init__``."""
@@ -172,7 +204,7 @@ class Trainer:
             "max_epochs", "max_steps", "batch_size", "eval_batch_size", "steps_per_epoch",
             "sampling", "temperature", "task_mixing", "mode", "grad_clip_norm", "aux_schedule",
             "patience", "restore_best", "run_dir", "checkpoint_every", "resume", "seed",
-            "device", "mixed_precision", "progress", "tensorboard")}
+            "device", "mixed_precision", "progress", "tensorboard", "gradient_tracker")}
 
     def _check_params(self) -> None:
         def positive_int(name: str, optional: bool = False) -> None:
@@ -207,6 +239,11 @@ class Trainer:
         s = self.seed
         if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {s!r}")
+        tracker = self.gradient_tracker
+        if tracker is not None and not callable(getattr(tracker, "update", None)):
+            raise TypeError("gradient_tracker must have an update(gramian) method (e.g. a "
+                            "polytask.relate.GradientSimilarityTracker), got "
+                            f"{type(tracker).__name__}")
 
     # ------------------------------------------------------------------ public API
     def fit(
@@ -248,13 +285,14 @@ class Trainer:
         ValueError
             On an invalid hyperparameter, an unknown task name in the data or
             ``aux_schedule`` (the known tasks are listed), a model without an output for
-            a task, a method built for other tasks, or a checkpoint from another
-            configuration.
+            a task, a method or ``gradient_tracker`` built for other tasks, or a
+            checkpoint from another configuration.
         TrainingError
             When a loss or gradient becomes non-finite (the message names the task and
             the step); the last checkpoint is left intact.
         TypeError
-            On a model, method, optimizer or data of an unsupported type.
+            On a model, method, optimizer or data of an unsupported type, or a
+            ``gradient_tracker`` without ``update``.
         """
         from ._fit import run_fit
 
@@ -263,6 +301,10 @@ class Trainer:
         representation = self.mode == "representation"
         check_model(model, task_set, representation)
         check_schedule(self.aux_schedule, task_set)
+        tracked = getattr(self.gradient_tracker, "task_names", None)
+        if tracked is not None and tuple(tracked) != task_set.names:
+            raise ValueError(f"gradient_tracker was built for tasks {list(tracked)}; the "
+                             f"trainer's tasks are {list(task_set.names)} (same order)")
         dist = distributed_context()
         device = resolve_device(self.device, model)
         model.to(device)
@@ -288,13 +330,14 @@ class Trainer:
         if self.mixed_precision not in (False, "no") and device.type != "cuda":
             logger.debug("mixed_precision=%r ignored on %s (CUDA only)", self.mixed_precision,
                          device)
-        forward: nn.Module = ForwardModule(model, representation)
+        forward: nn.Module = ForwardModule(model, uses_features(model, representation))
         if dist.enabled:
             forward = wrap_ddp(forward, device)
         engine = StepEngine(model=model, forward=forward, tasks=task_set, method=method,
                             kind=kind, representation=representation, optimizer=opt,
                             scaler=scaler, amp_dtype=amp_dtype, device=device, dist=dist,
-                            grad_clip_norm=self.grad_clip_norm)
+                            grad_clip_norm=self.grad_clip_norm,
+                            want_gramian=self.gradient_tracker is not None)
         history, seed = run_fit(self, model=model, tasks=task_set, method=method,
                                 optimizer=opt, scaler=scaler, engine=engine, source=source,
                                 val=val_loader, device=device, dist=dist)
@@ -363,7 +406,10 @@ class Trainer:
         TypeError
             If ``optimizer`` is an optimizer instance rather than a factory.
         """
-        return fit_single_tasks(self, model_factory, as_taskset(tasks), optimizer,
+        base = self
+        if self.gradient_tracker is not None:  # built for all the tasks, not one
+            base = type(self)(**{**self.get_params(), "gradient_tracker": None})
+        return fit_single_tasks(base, model_factory, as_taskset(tasks), optimizer,
                                 train_loader, val_loader)
 
 

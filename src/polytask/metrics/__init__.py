@@ -7,12 +7,15 @@ on its input (ROC-AUC with one class present, a normalised error of a constant t
 
 - Regression: :func:`mse`, :func:`rmse`, :func:`mae`, :func:`explained_variance`
   (scikit-learn's definition, bias-blind), :func:`explained_variance_mse` (School's
-  definition, ``1 - MSE / Var``), :func:`r2`.
+  definition, ``1 - MSE / Var``), :func:`r2`, :func:`rrmse` (the relative RMSE of the
+  multi-target regression benchmarks).
 - Several regression tasks at once: :func:`pooled_mse`, :func:`nmse`, :func:`amse`,
   :func:`pooled_explained_variance`.
 - Classification: :func:`accuracy`, :func:`roc_auc`, :func:`average_precision`,
   :func:`f1_micro`, :func:`f1_macro`, :func:`hamming_loss`, :func:`log_loss`.
   Label metrics take *hard* labels in ``y_pred``; ranking metrics take scores.
+- Confusion counts of binary labels, to be summed over tasks (set-level micro-F1,
+  Hamming loss): :func:`n_tp`, :func:`n_fp`, :func:`n_fn`.
 - Sequence labelling: :func:`chunk_f1` (conlleval's chunk-level F1), :func:`chunk_scores`,
   :func:`chunk_spans`.
 - MTL versus STL: :func:`delta_m` and :func:`relative_gain`.
@@ -29,6 +32,7 @@ from polytask.metrics._classification import (
     log_loss,
     roc_auc,
 )
+from polytask.metrics._counts import n_fn, n_fp, n_tp
 from polytask.metrics._gain import delta_m, relative_gain
 from polytask.metrics._multitask import amse, nmse, pooled_explained_variance, pooled_mse
 from polytask.metrics._registry import (
@@ -45,6 +49,7 @@ from polytask.metrics._regression import (
     mse,
     r2,
     rmse,
+    rrmse,
 )
 from polytask.metrics._sequence import ChunkScores, chunk_f1, chunk_scores, chunk_spans
 
@@ -70,6 +75,9 @@ __all__ = [
     "log_loss",
     "mae",
     "mse",
+    "n_fn",
+    "n_fp",
+    "n_tp",
     "nmse",
     "pooled_explained_variance",
     "pooled_mse",
@@ -77,4 +85,5 @@ __all__ = [
     "relative_gain",
     "rmse",
     "roc_auc",
+    "rrmse",
 ]

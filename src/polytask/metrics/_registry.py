@@ -19,6 +19,7 @@ from polytask.metrics._classification import (
     log_loss,
     roc_auc,
 )
+from polytask.metrics._counts import n_fn, n_fp, n_tp
 from polytask.metrics._regression import (
     explained_variance,
     explained_variance_mse,
@@ -26,6 +27,7 @@ from polytask.metrics._regression import (
     mse,
     r2,
     rmse,
+    rrmse,
 )
 
 MetricFn = Callable[[ArrayLike, ArrayLike], float]
@@ -53,6 +55,11 @@ class MetricSpec:
     prediction : {"value", "label", "score", "probability"}, default "value"
         What ``fn`` expects as ``y_pred``: real values (regression), hard labels,
         real-valued scores of the positive class, or probabilities.
+    is_count : bool, default False
+        The metric is a count that grows with the test set (``n_tp``, ``n_fp``,
+        ``n_fn``): meant to be summed over tasks, never a task's primary metric nor the
+        Δm% comparison metric. ``higher_is_better`` still gives its direction at a fixed
+        test set.
 
     Examples
     --------
@@ -66,6 +73,7 @@ class MetricSpec:
     higher_is_better: bool
     kind: MetricKind
     prediction: PredictionType = "value"
+    is_count: bool = False
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike) -> float:
         """Evaluate the metric, ``fn(y_true, y_pred)``."""
@@ -87,6 +95,10 @@ def _build_registry() -> Mapping[str, MetricSpec]:
         MetricSpec("f1_macro", f1_macro, True, "classification", "label"),
         MetricSpec("hamming_loss", hamming_loss, False, "classification", "label"),
         MetricSpec("log_loss", log_loss, False, "classification", "probability"),
+        MetricSpec("rrmse", rrmse, False, "regression"),
+        MetricSpec("n_tp", n_tp, True, "classification", "label", is_count=True),
+        MetricSpec("n_fp", n_fp, False, "classification", "label", is_count=True),
+        MetricSpec("n_fn", n_fn, False, "classification", "label", is_count=True),
     ]
     return MappingProxyType({spec.name: spec for spec in specs})
 

@@ -190,3 +190,66 @@ def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     yt, yp = as_regression_pair(y_true, y_pred, "r2")
     _check_not_constant(yt, "r2")
     return float(1.0 - np.sum((yt - yp) ** 2) / np.sum((yt - yt.mean()) ** 2))
+
+
+def rrmse(y_true: ArrayLike, y_pred: ArrayLike, *, reference: float | None = None) -> float:
+    """Relative root mean squared error, ``sqrt(Σ(y - ŷ)² / Σ(y - c)²)``; lower is better.
+
+    The error of the predictions relative to that of the constant prediction ``c``:
+    0 is perfect, 1 is no better than predicting ``c``. By default ``c = ȳ``, the mean of
+    ``y_true`` (the test targets), so that ``rrmse = sqrt(1 - r2)``. Spyromitros-Xioufis
+    et al. (2016), whose multi-target regression benchmarks report the RRMSE of each
+    target, take ``c`` to be the mean of the *training* targets; pass it as
+    ``reference`` to reproduce their definition exactly.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Targets and predictions, finite.
+    reference : float, optional
+        The constant prediction ``c`` compared with; default the mean of ``y_true``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``Σ(y - c)² = 0`` (a constant ``y_true`` equal to ``c``: the ratio is
+        undefined), if ``reference`` is not finite, or as :func:`mse`.
+    TypeError
+        If ``reference`` is not a real number.
+
+    References
+    ----------
+    E. Spyromitros-Xioufis, G. Tsoumakas, W. Groves and I. Vlahavas, "Multi-target
+    regression via input space expansion: treating targets as inputs", Machine Learning
+    104(1), 55-98, 2016.
+
+    Examples
+    --------
+    >>> round(rrmse([1.0, 2.0, 3.0], [1.0, 2.0, 4.0]), 4)  # sqrt(1 / 2)
+    0.7071
+    >>> rrmse([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])  # the mean itself
+    1.0
+    >>> round(rrmse([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], reference=0.0), 4)  # sqrt(1 / 14)
+    0.2673
+    """
+    yt, yp = as_regression_pair(y_true, y_pred, "rrmse")
+    if reference is None:
+        _check_not_constant(yt, "rrmse")
+        centre = float(yt.mean())
+    else:
+        if isinstance(reference, bool) or not isinstance(reference, (int, float, np.number)):
+            raise TypeError(f"rrmse: reference must be a real number; got {reference!r}")
+        centre = float(reference)
+        if not np.isfinite(centre):
+            raise ValueError(f"rrmse: reference must be finite; got {reference!r}")
+    denom = float(np.sum((yt - centre) ** 2))
+    if denom == 0.0:
+        raise ValueError(
+            f"rrmse: undefined because every y_true equals the reference {centre!r} "
+            "(Σ(y - c)² = 0)"
+        )
+    return float(np.sqrt(np.sum((yt - yp) ** 2) / denom))

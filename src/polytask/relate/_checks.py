@@ -104,11 +104,14 @@ def check_float(
 
 
 def cosine_from_gram(G: FloatArray, atol: float) -> tuple[FloatArray, np.ndarray]:
-    """Cosine matrix of a checked Gram matrix and the mask of zero vectors.
+    """Cosine matrix of a checked Gram matrix and the mask of zero vectors (NumPy).
 
-    Vectors whose squared norm ``G[i, i] <= atol`` are *zero*: their row and column of
-    the cosine matrix are 0 (diagonal included).  The division is done in two steps so
-    that tiny but non-zero norms do not underflow.
+    For the torch-free relatedness of fitted linear models (cosines of weight vectors,
+    :mod:`polytask.relate.linear`). Gradient Gramians go through the training engine's
+    :func:`polytask.deep.backward.gradient_cosine` instead (see
+    ``gradient_cosine_and_mask``). Vectors whose squared norm ``G[i, i] <= atol`` are
+    *zero*: their row and column of the cosine matrix are 0 (diagonal included).  The
+    division is done in two steps so that tiny but non-zero norms do not underflow.
     """
     diag = np.diagonal(G).copy()
     zero = diag <= atol

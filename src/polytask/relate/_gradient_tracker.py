@@ -14,13 +14,32 @@ from polytask.relate._checks import (
     check_gram,
     check_state,
     check_task_names,
-    cosine_from_gram,
     state_array,
     state_count,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def gradient_cosine_and_mask(G: FloatArray, atol: float) -> tuple[FloatArray, np.ndarray]:
+    """Cosine matrix of a checked Gramian, and the mask of zero-gradient tasks.
+
+    The cosines are those of the training engine,
+    :func:`polytask.deep.backward.gradient_cosine` (one definition for the trainer and
+    the relatedness tools), computed in float64; the tasks with ``G[i, i] <= atol``
+    then get 0 in their whole row and column, diagonal included. torch is imported
+    here, at the first call, so that importing :mod:`polytask.relate` does not.
+    """
+    import torch
+
+    from polytask.deep.backward import gradient_cosine
+
+    cos = gradient_cosine(torch.from_numpy(np.asarray(G, dtype=np.float64))).numpy()
+    zero = np.diagonal(G) <= atol
+    cos[zero, :] = 0.0
+    cos[:, zero] = 0.0
+    return cos, zero
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,7 +195,7 @@ class GradientSimilarityTracker:
                 f"gramian must have shape ({self.n_tasks}, {self.n_tasks}) for tasks "
                 f"{list(self.task_names)}, got {G.shape}"
             )
-        cos, zero = cosine_from_gram(G, self.atol)
+        cos, zero = gradient_cosine_and_mask(G, self.atol)
         defined = ~(zero[:, None] | zero[None, :])
         self._sum_cosine += np.where(defined, cos, 0.0)
         self._n_conflicts += (defined & (cos < 0)).astype(np.int64)

@@ -10,7 +10,7 @@ so tracking costs no extra backward pass:
 - :class:`GradientSimilarityTracker` — running mean cosine and conflict frequency, with
   ``state_dict``/``load_state_dict`` for checkpoint and resume;
 - :func:`measure_gradient_similarity` — the same summary for a model outside training,
-  one batched backward per batch.
+  the per-task gradients of each batch by the training engine.
 
 A task with a zero gradient (no label in the batch, or a loss at its minimum) has no
 direction: its cosines are *defined as 0* and flagged, never returned as NaN.
@@ -24,8 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from polytask._typing import FloatArray
-from polytask.relate._checks import check_float, check_gram, cosine_from_gram
-from polytask.relate._gradient_tracker import GradientSimilarity, GradientSimilarityTracker
+from polytask.relate._checks import check_float, check_gram
+from polytask.relate._gradient_tracker import (
+    GradientSimilarity,
+    GradientSimilarityTracker,
+    gradient_cosine_and_mask,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -61,6 +65,9 @@ def cosine_from_gramian(
     The cosine of a zero gradient is undefined; a task whose squared gradient norm
     ``G[i, i] <= atol`` gets 0 in its whole row and column (diagonal included) and is
     reported in the mask, so that a zero never passes silently for "orthogonal".
+    The cosines themselves are :func:`polytask.deep.backward.gradient_cosine` of the
+    training engine, in float64 (torch is imported at the first call); this function
+    adds the input checks, ``atol``, the mask and a NumPy result.
 
     Parameters
     ----------
@@ -102,7 +109,7 @@ def cosine_from_gramian(
     [False, False, True]
     """
     tol = check_float(atol, "atol", low=0.0)
-    cos, zero = cosine_from_gram(check_gram(G, "G"), tol)
+    cos, zero = gradient_cosine_and_mask(check_gram(G, "G"), tol)
     return (cos, zero) if return_mask else cos
 
 
@@ -117,8 +124,9 @@ def measure_gradient_similarity(
     """Gradient cosine and conflict frequency of a model over some batches, without training.
 
     For every batch ``(x, targets)`` the task losses ``tasks.losses(model(x), targets)``
-    are differentiated with respect to ``params`` in one batched backward pass
-    (``torch.autograd.grad(..., is_grads_batched=True)``), giving the Gramian fed to a
+    are differentiated with respect to ``params`` by
+    :func:`polytask.deep.backward.task_gramian` (each task's backward pass from its own
+    loss, the Gramian accumulated block by block), giving the Gramian fed to a
     :class:`GradientSimilarityTracker`. The model's parameters and their ``.grad`` are
     left untouched; the model is used in whatever mode (train/eval) it is in.
 
@@ -168,7 +176,7 @@ def measure_gradient_similarity(
     """
     import torch
 
-    from polytask.deep.weighting import task_gramian
+    from polytask.deep.backward import task_gramian
     from polytask.tasks import TaskSet
 
     task_set = tasks if isinstance(tasks, TaskSet) else TaskSet(tasks)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from ._base import (
     Architecture,
     Features,
+    check_module,
     check_module_mapping,
     check_module_sequence,
     check_positive_int,
@@ -27,7 +28,8 @@ class MMoE(Architecture):
 
     where the experts :math:`f_1, \dots, f_n` are shared by all tasks and the gate
     :math:`G_t` and tower :math:`h_t` belong to task ``t``. By default :math:`G_t` is a
-    linear map of the flattened input.
+    linear map of the flattened input. With a ``stem`` :math:`s`, the experts and the
+    gates all read :math:`s(x)` instead of :math:`x`.
 
     Parameters
     ----------
@@ -43,6 +45,9 @@ class MMoE(Architecture):
     gates : mapping of str to nn.Module or None, default=None
         Custom gates, one per task (same tasks as ``towers``), each mapping the raw
         ``x`` to logits ``(batch, n)``; the softmax is applied by MMoE.
+    stem : nn.Module or None, default=None
+        A shared input module (e.g. a CNN) applied once to ``x``; the experts and the
+        gates then read its output (``gate_input_dim`` is then its flattened width).
 
     Attributes
     ----------
@@ -50,6 +55,8 @@ class MMoE(Architecture):
         The shared experts.
     gates : nn.ModuleList
         The task gates, in task order.
+    stem : nn.Module or None
+        The shared input module.
     towers : nn.ModuleList
         The task towers, in task order.
 
@@ -57,7 +64,8 @@ class MMoE(Architecture):
     ------
     TypeError
         If ``experts`` is not a sequence of modules, ``towers``/``gates`` are not
-        mappings of modules, or ``gate_input_dim`` is not an int.
+        mappings of modules, ``gate_input_dim`` is not an int, or ``stem`` is not a
+        module.
     ValueError
         If there is no expert, ``gate_input_dim < 1``, both ``gate_input_dim`` and
         ``gates`` are None, ``gates`` names other tasks than ``towers``, or a module is
@@ -72,6 +80,14 @@ class MMoE(Architecture):
     and applies the towers. Gates and towers are task-specific, so a loss on task ``s``
     never reaches the gate or tower of another task. With a single expert the gates
     are constant (weight 1) and MMoE reduces to :class:`SharedBottom`.
+
+    A stem is shared by the experts and the gates and runs once per batch, so an
+    expensive stem (a CNN) costs what it costs in :class:`SharedBottom`, not once per
+    expert and gate; its parameters are shared parameters. With a stem, ``encode(x)``
+    returns the pair ``(stacked, z)``: the stacked expert outputs and the stem output
+    ``z`` the gates read (an alias of the tensor the experts read, so that the
+    gradient a task sends to ``z`` through its gate is kept apart from the one through
+    the experts).
 
     References
     ----------
@@ -104,8 +120,11 @@ class MMoE(Architecture):
         towers: Mapping[str, nn.Module],
         gate_input_dim: int | None = None,
         gates: Mapping[str, nn.Module] | None = None,
+        stem: nn.Module | None = None,
     ) -> None:
         expert_list = check_module_sequence(experts, "experts")
+        if stem is not None:
+            check_module(stem, "stem")
         names = check_module_mapping(towers, "towers")
         n_experts = len(expert_list)
         if gates is None:
@@ -125,6 +144,7 @@ class MMoE(Architecture):
         self.experts = nn.ModuleList(expert_list)
         self.gates = nn.ModuleList(gate_list)
         self.towers = nn.ModuleList(towers[t] for t in names)
+        self.stem = stem
         self._expert_labels = [f"experts[{i}]" for i in range(n_experts)]
         self._check_parameter_partition()
 
@@ -132,7 +152,7 @@ class MMoE(Architecture):
         """Predict every task; see :meth:`Architecture.forward`."""
         return self.decode(self.encode(x), x)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor) -> Features:
         """Return the stacked expert outputs ``(batch, n_experts, ...)``.
 
         Parameters
@@ -142,31 +162,46 @@ class MMoE(Architecture):
 
         Returns
         -------
-        Tensor
-            ``(batch, n_experts, ...)``, expert ``i`` at index ``i`` of dimension 1.
+        Tensor or tuple of Tensor
+            ``(batch, n_experts, ...)``, expert ``i`` at index ``i`` of dimension 1;
+            with a stem, the pair ``(stacked, z)`` where ``z`` is the stem output the
+            gates read.
         """
-        return stack_outputs([expert(x) for expert in self.experts], self._expert_labels)
+        if self.stem is None:
+            return stack_outputs([expert(x) for expert in self.experts], self._expert_labels)
+        z = self.stem(x)
+        stacked = stack_outputs([expert(z) for expert in self.experts], self._expert_labels)
+        return stacked, z.view_as(z)
 
     def decode(self, features: Features, x: Tensor) -> dict[str, Tensor]:
         """Gate the stacked expert outputs per task, then apply the towers.
 
         Parameters
         ----------
-        features : Tensor
-            The stacked expert outputs from :meth:`encode`, ``(batch, n_experts, ...)``.
+        features : Tensor or tuple of Tensor
+            What :meth:`encode` returned: the stacked expert outputs ``(batch,
+            n_experts, ...)``, or ``(stacked, z)`` with a stem.
         x : Tensor
-            The batch the features were computed from (the gates read it).
+            The batch the features were computed from (the gates read it, or read
+            ``z`` with a stem).
 
         Returns
         -------
         dict of str to Tensor
             One prediction per task.
         """
-        if not isinstance(features, Tensor):
-            raise TypeError("features must be the tensor returned by encode(x)")
-        weights = self.gate_weights(x)
+        if self.stem is None:
+            if not isinstance(features, Tensor):
+                raise TypeError("features must be the tensor returned by encode(x)")
+            stacked, gate_input = features, x
+        else:
+            if isinstance(features, Tensor) or len(features) != 2:
+                raise TypeError("features must be the pair (stacked, z) returned by encode(x) "
+                                "(the model has a stem)")
+            stacked, gate_input = features
+        weights = self._softmax_gates(gate_input)
         return {
-            t: tower(mix(weights[t], features))
+            t: tower(mix(weights[t], stacked))
             for t, tower in zip(self.task_names, self.towers, strict=True)
         }
 
@@ -183,14 +218,17 @@ class MMoE(Architecture):
         dict of str to Tensor
             ``{task: (batch, n_experts)}``; every row is non-negative and sums to 1.
         """
+        return self._softmax_gates(x if self.stem is None else self.stem(x))
+
+    def _softmax_gates(self, gate_input: Tensor) -> dict[str, Tensor]:
         n_experts = len(self.experts)
         return {
-            t: gate_softmax(gate, x, n_experts, f"gate of task {t!r}")
+            t: gate_softmax(gate, gate_input, n_experts, f"gate of task {t!r}")
             for t, gate in zip(self.task_names, self.gates, strict=True)
         }
 
     def _shared_modules(self) -> Iterable[nn.Module]:
-        return (self.experts,)
+        return (self.experts,) if self.stem is None else (self.experts, self.stem)
 
     def _task_modules(self, index: int) -> Iterable[nn.Module]:
         return (self.gates[index], self.towers[index])

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from torch import Tensor, nn
 
-from ._base import Architecture, Features, check_module_mapping
+from ._base import Architecture, Features, check_module, check_module_mapping
 from ._ple_level import ExtractionLayer, PLELevel
 
 
@@ -28,7 +28,9 @@ class PLE(Architecture):
 
     and :math:`\hat y_t = h_t(u^K_t)`: each task gate weighs its own experts and the
     shared ones; the shared gate (non-final levels only) weighs every expert of the
-    level. Gates default to linear maps of their flattened input.
+    level. Gates default to linear maps of their flattened input. With a ``stem``
+    :math:`s`, the first level reads :math:`s(x)` instead of :math:`x` (its experts and
+    its gates).
 
     Parameters
     ----------
@@ -38,6 +40,10 @@ class PLE(Architecture):
     towers : mapping of str to nn.Module
         One tower per task, applied to the final level's task output. The mapping's
         order fixes :attr:`task_names`; every level must name the same tasks.
+    stem : nn.Module or None, default=None
+        A shared input module (e.g. a CNN) applied once to ``x``; the first level's
+        experts and gates read its output (its ``gate_input_dim`` is then the stem's
+        flattened output width).
 
     Attributes
     ----------
@@ -46,12 +52,15 @@ class PLE(Architecture):
         index ``t``) and ``shared_gate`` (None at the final level).
     towers : nn.ModuleList
         The towers, in task order.
+    stem : nn.Module or None
+        The shared input module.
 
     Raises
     ------
     TypeError
-        If ``levels`` is not a sequence of :class:`PLELevel`, or a field holds the
-        wrong type (the message names the level and field).
+        If ``levels`` is not a sequence of :class:`PLELevel`, a field holds the
+        wrong type (the message names the level and field), or ``stem`` is not a
+        module.
     ValueError
         If there is no level, a level lacks shared or task experts, names other tasks
         than ``towers``, needs ``gate_input_dim`` and has none, sets ``shared_gate`` at
@@ -72,6 +81,13 @@ class PLE(Architecture):
     ``(batch, n_shared, ...)`` and :math:`u^{K-1}_t` are the tasks' inputs to the last
     level (omitted when ``K = 1``, since they are ``x``). ``decode`` runs the last
     level's task experts and gates and the towers, which use task parameters only.
+
+    A stem runs once per batch and is shared by all the first level's experts and
+    gates, so an expensive stem (a CNN) costs what it costs in :class:`SharedBottom`;
+    its parameters are shared parameters. With a stem and ``K = 1``, ``encode(x)``
+    returns ``(shared, z)``, where ``z`` is the stem output the task experts and gates
+    read (an alias of the tensor the shared experts read, so that the gradient a task
+    sends through its own experts and gate is kept apart).
 
     References
     ----------
@@ -100,7 +116,10 @@ class PLE(Architecture):
 
     supports_representation = True
 
-    def __init__(self, levels: Sequence[PLELevel], towers: Mapping[str, nn.Module]) -> None:
+    def __init__(self, levels: Sequence[PLELevel], towers: Mapping[str, nn.Module],
+                 stem: nn.Module | None = None) -> None:
+        if stem is not None:
+            check_module(stem, "stem")
         if not isinstance(levels, Sequence) or isinstance(levels, str):
             raise TypeError(f"levels must be a sequence of PLELevel, got {type(levels).__name__}")
         if len(levels) == 0:
@@ -114,6 +133,7 @@ class PLE(Architecture):
         super().__init__(names)
         self.levels = nn.ModuleList(layers)
         self.towers = nn.ModuleList(towers[t] for t in names)
+        self.stem = stem
         self._check_parameter_partition()
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
@@ -131,23 +151,33 @@ class PLE(Architecture):
         Returns
         -------
         tuple of Tensor
-            ``(shared,)`` for one level, ``(shared, u_1, ..., u_T)`` otherwise.
+            ``(shared,)`` for one level (``(shared, z)`` with a stem),
+            ``(shared, u_1, ..., u_T)`` otherwise.
         """
         task_inputs, shared_input = self._run_levels(x, record=None)
         last: ExtractionLayer = self.levels[-1]  # type: ignore[assignment]
         shared = last.shared_stack(shared_input)
-        if len(self.levels) == 1:
+        if len(self.levels) > 1:
+            return (shared, *task_inputs)
+        if self.stem is None:
             return (shared,)
-        return (shared, *task_inputs)
+        return (shared, shared_input.view_as(shared_input))
 
     def decode(self, features: Features, x: Tensor) -> dict[str, Tensor]:
         """Run the last level's task part and the towers; see the class Notes."""
-        n_expected = 1 if len(self.levels) == 1 else 1 + len(self.task_names)
+        n_tasks = len(self.task_names)
+        if len(self.levels) > 1:
+            n_expected = 1 + n_tasks
+        else:
+            n_expected = 1 if self.stem is None else 2
         if isinstance(features, Tensor) or len(features) != n_expected:
             raise ValueError(
                 f"features must be the tuple of {n_expected} tensors returned by encode(x)"
             )
-        task_inputs = [x] * len(self.task_names) if n_expected == 1 else list(features[1:])
+        if len(self.levels) > 1:
+            task_inputs = list(features[1:])
+        else:
+            task_inputs = [x if self.stem is None else features[1]] * n_tasks
         last: ExtractionLayer = self.levels[-1]  # type: ignore[assignment]
         outputs, _, _ = last.mix_tasks(task_inputs, features[0])
         return {
@@ -178,7 +208,9 @@ class PLE(Architecture):
     def _run_levels(
         self, x: Tensor, record: list[dict[str, Tensor]] | None
     ) -> tuple[list[Tensor], Tensor]:
-        """Run every level but the last; return the last level's task and shared inputs."""
+        """Run the stem and every level but the last; return the last level's inputs."""
+        if self.stem is not None:
+            x = self.stem(x)
         task_inputs, shared_input = [x] * len(self.task_names), x
         for layer in list(self.levels)[:-1]:
             assert isinstance(layer, ExtractionLayer)
@@ -191,6 +223,8 @@ class PLE(Architecture):
         return task_inputs, shared_input
 
     def _shared_modules(self) -> Iterable[nn.Module]:
+        if self.stem is not None:
+            yield self.stem
         for layer in self.levels:
             assert isinstance(layer, ExtractionLayer)
             yield layer.shared_experts
@@ -216,9 +250,9 @@ class CGC(PLE):
         \hat y_t = h_t\Big(\sum_j w_{t,j}(x)\, e_j\Big), \quad
         e \in [E_t(x);\ S(x)], \quad w_t = \operatorname{softmax} G_t(x).
 
-    ``CGC(shared_experts, task_experts, towers, gate_input_dim, task_gates)`` is exactly
-    ``PLE([PLELevel(shared_experts, task_experts, gate_input_dim, task_gates)], towers)``
-    (same modules, same ``state_dict`` keys).
+    ``CGC(shared_experts, task_experts, towers, gate_input_dim, task_gates, stem)`` is
+    exactly ``PLE([PLELevel(shared_experts, task_experts, gate_input_dim, task_gates)],
+    towers, stem)`` (same modules, same ``state_dict`` keys).
 
     Parameters
     ----------
@@ -232,6 +266,9 @@ class CGC(PLE):
         Features of ``x`` once flattened; builds the default linear gates.
     task_gates : mapping of str to nn.Module or None, default=None
         Custom gates returning logits ``(batch, n_task_experts + n_shared_experts)``.
+    stem : nn.Module or None, default=None
+        A shared input module applied once to ``x``; all experts and gates read its
+        output (see :class:`PLE`).
 
     Raises
     ------
@@ -244,7 +281,7 @@ class CGC(PLE):
     -----
     The task parameters are isolated: a loss on task ``s`` never reaches another
     task's experts, gate or tower. ``encode(x)`` returns ``(shared,)``, the stacked
-    shared experts' outputs ``(batch, n_shared, ...)``.
+    shared experts' outputs ``(batch, n_shared, ...)`` (``(shared, z)`` with a stem).
 
     References
     ----------
@@ -273,6 +310,7 @@ class CGC(PLE):
         towers: Mapping[str, nn.Module],
         gate_input_dim: int | None = None,
         task_gates: Mapping[str, nn.Module] | None = None,
+        stem: nn.Module | None = None,
     ) -> None:
         level = PLELevel(shared_experts, task_experts, gate_input_dim, task_gates)
-        super().__init__([level], towers)
+        super().__init__([level], towers, stem)

@@ -33,6 +33,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from polytask.deep.backward import task_gramian as _engine_task_gramian
+
 __all__ = ["LossWeighting", "task_gramian"]
 
 
@@ -329,9 +331,10 @@ class LossWeighting(nn.Module, ABC):
 def task_gramian(losses: Tensor, parameters: Iterable[Tensor]) -> Tensor:
     """Gramian of the task-loss gradients with respect to some (shared) parameters.
 
-    ``G[i, j] = <∇_θ L_i, ∇_θ L_j>`` where ``θ`` concatenates ``parameters``. The
-    per-task gradients come from one batched backward pass that keeps the graph
-    (``retain_graph=True``), so the objective can be backpropagated afterwards.
+    ``G[i, j] = <∇_θ L_i, ∇_θ L_j>`` where ``θ`` concatenates ``parameters``. This is
+    :func:`polytask.deep.backward.task_gramian` (blockwise, without forming the
+    Jacobian) with the graph kept (``retain_graph=True``), so the objective can be
+    backpropagated afterwards.
 
     Parameters
     ----------
@@ -349,7 +352,11 @@ def task_gramian(losses: Tensor, parameters: Iterable[Tensor]) -> Tensor:
     Raises
     ------
     ValueError
-        If ``losses`` is not 1-dimensional or no parameter requires a gradient.
+        If ``losses`` is not 1-dimensional, not finite or not attached to the graph, or
+        no parameter requires a gradient.
+    TypeError
+        If ``losses`` is not a floating-point tensor or ``parameters`` holds a
+        non-tensor.
 
     Examples
     --------
@@ -361,24 +368,4 @@ def task_gramian(losses: Tensor, parameters: Iterable[Tensor]) -> Tensor:
     """
     if not isinstance(losses, Tensor) or losses.ndim != 1 or losses.numel() == 0:
         raise ValueError("losses must be a non-empty 1-dimensional tensor of task losses")
-    params = [p for p in parameters if p.requires_grad]
-    if not params:
-        raise ValueError("parameters must contain at least one tensor that requires grad")
-    m = losses.shape[0]
-    eye = torch.eye(m, dtype=losses.dtype, device=losses.device)
-    grads = torch.autograd.grad(
-        losses,
-        params,
-        grad_outputs=eye,
-        retain_graph=True,
-        allow_unused=True,
-        is_grads_batched=True,
-    )
-    blocks = [
-        (
-            g if g is not None else torch.zeros((m, *p.shape), dtype=p.dtype, device=p.device)
-        ).reshape(m, -1)
-        for g, p in zip(grads, params, strict=True)
-    ]
-    jacobian = torch.cat(blocks, dim=1).detach()
-    return jacobian @ jacobian.T
+    return _engine_task_gramian(losses, parameters, retain_graph=True)
