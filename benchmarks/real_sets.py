@@ -109,14 +109,15 @@ SETS: dict[str, SetSpec] = {
 }
 
 
-def machine_line() -> str:
+def machine_line(jobs: int) -> str:
     """Machine, torch version and load average (the tables are measured, not quoted)."""
     import torch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.machine()}, {os.cpu_count()} CPU(s), Python "
-            f"{platform.python_version()}, torch {torch.__version__} with "
-            f"{torch.get_num_threads()} thread(s), load average at the start {load:.1f}")
+            f"{platform.python_version()}, torch {torch.__version__}, {jobs} training "
+            f"process(es) of {max(1, torch.get_num_threads() // jobs)} thread(s), load "
+            f"average at the start {load:.1f}")
 
 
 def _config(spec: SetSpec, dataset: str | None, quick: bool, seeds: int | None):
@@ -137,18 +138,19 @@ def _config(spec: SetSpec, dataset: str | None, quick: bool, seeds: int | None):
     return cfg
 
 
-def run_set(name: str, quick: bool, seeds: int | None, runs: Path, write: bool) -> str:
+def run_set(name: str, quick: bool, seeds: int | None, runs: Path, write: bool,
+            jobs: int = 1) -> str:
     """Run (or resume) one set and return its markdown section."""
     from polytask._runner import run_experiment
 
     spec = SETS[name]
     start = time.monotonic()
-    machine = machine_line()
+    machine = machine_line(jobs)
     parts: list[tuple[str, Path, str, str]] = []
     for ds in spec.datasets or (None,):
         cfg = _config(spec, ds, quick, seeds)
         sub = runs / (name + ("-quick" if quick else "")) / (ds or "")
-        res = run_experiment(cfg, sub, quick=quick, progress=sys.stderr.isatty())
+        res = run_experiment(cfg, sub, quick=quick, progress=sys.stderr.isatty(), jobs=jobs)
         if not res.complete:
             raise SystemExit(f"{name}: the run stopped at its budget; rerun to continue")
         settings = list(res.delta_m["setting"].unique())
@@ -157,7 +159,8 @@ def run_set(name: str, quick: bool, seeds: int | None, runs: Path, write: bool) 
             parts.append((label, sub, setting, res.metric))
     minutes = (time.monotonic() - start) / 60
     cmd = f"python benchmarks/real_sets.py {name}" + (" --quick" if quick else "") + (
-        f" --seeds {seeds}" if seeds is not None else "")
+        f" --seeds {seeds}" if seeds is not None else "") + (
+        f" --jobs {jobs}" if jobs != 2 else "")
     lines = [f"### {spec.title}", "",
              f"Command: `{cmd}` (configuration `examples/{spec.config}`); this "
              f"invocation took {minutes:.1f} min (finished units are reused).  ",
@@ -187,6 +190,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--list", action="store_true", help="list the sets and exit")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="training runs at once, one process each (default 2)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: these models are small, "
                              "and two threads per process oversubscribe a shared 2-core "
@@ -202,12 +207,13 @@ def main() -> None:
         parser.error(f"unknown set(s) {unknown}; known: {sorted(SETS)}")
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads * args.jobs)  # the workers get `threads` each
     shared = ROOT.parent / "shared" / "data"
     if "POLYTASK_DATA" not in os.environ and shared.is_dir():
         os.environ["POLYTASK_DATA"] = str(shared)
     for n in names:
-        print(run_set(n, args.quick, args.seeds, args.runs, not args.no_write), flush=True)
+        print(run_set(n, args.quick, args.seeds, args.runs, not args.no_write, args.jobs),
+              flush=True)
 
 
 if __name__ == "__main__":

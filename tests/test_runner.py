@@ -370,3 +370,27 @@ def test_split_standardises_with_training_statistics_only() -> None:
     assert [t.role for t in split.tasks] == ["main", "main"]
     with pytest.raises(ConfigError, match=r"^split\.published: synthetic data have no"):
         load_setting(parse_config(_raw(split={"published": True})), cfg.settings[0], 0)
+
+
+def test_shards_partition_the_units_and_jobs_reproduce_one_process(finished: Path,
+                                                                   tmp_path: Path) -> None:
+    cfg = parse_config(_raw())
+    part = run_experiment(cfg, tmp_path / "sharded", progress=False, shard=(1, 3))
+    assert not part.complete
+    assert part.n_trained == len(range(1, N_UNITS, 3))
+    rest = [run_experiment(cfg, tmp_path / "sharded", progress=False, shard=(i, 3))
+            for i in (0, 2)]
+    assert sum(r.n_trained for r in rest) + part.n_trained == N_UNITS
+    assert rest[-1].complete
+    parallel = run_experiment(cfg, tmp_path / "jobs", progress=False, jobs=2)
+    assert parallel.complete and parallel.n_trained == 0 and parallel.n_reused == N_UNITS
+    key = ["setting", "method", "seed", "task", "metric"]
+    full = pd.read_csv(finished / "results.csv").sort_values(key).reset_index(drop=True)
+    for run in ("sharded", "jobs"):
+        got = pd.read_csv(tmp_path / run / "results.csv").sort_values(key)
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), full, check_exact=False,
+                                      rtol=1e-6)
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        run_experiment(cfg, tmp_path / "bad", jobs=0)
+    with pytest.raises(ValueError, match="shard must be"):
+        run_experiment(cfg, tmp_path / "bad", shard=(3, 3))

@@ -244,9 +244,35 @@ def write_config(cfg: ExperimentConfig, run_dir: Path) -> None:
     write_atomic(run_dir / "config.yaml", head + yaml.safe_dump(cfg.raw, sort_keys=False))
 
 
+def _shard_worker(cfg: ExperimentConfig, run_dir: Path, shard: tuple[int, int],
+                  threads: int) -> None:
+    """Train one shard of the units in a fresh process (see ``jobs``)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    run_experiment(cfg, run_dir, shard=shard, progress=False)
+
+
+def _run_shards(cfg: ExperimentConfig, out: Path, jobs: int) -> None:
+    """Train the units in ``jobs`` spawned processes, unit ``i`` in process ``i % jobs``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    threads = max(1, torch.get_num_threads() // jobs)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_shard_worker, cfg, out, (i, jobs), threads)
+                   for i in range(jobs)]
+        for f in futures:
+            f.result()
+
+
 def run_experiment(config: ExperimentConfig | str | os.PathLike[str],
                    run_dir: str | os.PathLike[str] | None = None, *, quick: bool = False,
-                   progress: bool = True) -> ExperimentResult:
+                   progress: bool = True, jobs: int = 1,
+                   shard: tuple[int, int] | None = None) -> ExperimentResult:
     """Train every configured model on every setting and seed; compare with the baselines.
 
     Parameters
@@ -260,6 +286,15 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike[str],
         Shrink the run (see :func:`polytask._config.quick_config`).
     progress : bool, default=True
         Show a progress bar.
+    jobs : int, default=1
+        Train the units in this many processes at once (spawned; each gets
+        ``torch.get_num_threads() // jobs`` threads), then collect them here.  Every
+        unit is trained exactly as with ``jobs=1`` (same splits and seeds), so the
+        results are the same.
+    shard : (int, int), optional
+        ``(i, n)``: train only the units whose position is ``i`` modulo ``n``; the
+        others are reused when finished and otherwise left for another shard (the
+        result is then incomplete).  Used by ``jobs``.
 
     Returns
     -------
@@ -289,18 +324,32 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike[str],
     (['STL', 'trace'], 4, 0, 4)
     """
     cfg = load_config(config) if not isinstance(config, ExperimentConfig) else config
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if shard is not None and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
     if quick:
         cfg = quick_config(cfg)
     out = Path(run_dir) if run_dir is not None else Path("runs") / (
         cfg.name + ("-quick" if cfg.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
     write_config(cfg, out)
+    if jobs > 1 and shard is None:
+        _run_shards(cfg, out, jobs)
     units = list(_units(cfg))
     loop = UnitLoop(UnitStore(out / "units"), cfg.budget, len(units), progress, cfg.name)
     cache = SplitCache(cfg)
     records: list[dict[str, Any]] = []
+    partial = False
     try:
-        for setting, seed, model, unit in units:
+        for position, (setting, seed, model, unit) in enumerate(units):
+            if shard is not None and position % shard[1] != shard[0]:
+                record = loop.store.load(unit)
+                if record is not None:
+                    records.append(record)
+                else:
+                    partial = True  # another shard's unit, not finished yet
+                continue
             log_dir = out / "logs" / slug(setting.name) / slug(model.name) / f"seed-{seed}"
 
             def train(setting: Setting = setting, seed: int = seed, model: ModelConfig = model,
@@ -318,11 +367,11 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike[str],
                 records.append(record)
     finally:
         loop.close()
-    return _finish(cfg, out, records, loop, len(units))
+    return _finish(cfg, out, records, loop, len(units), partial)
 
 
 def _finish(cfg: ExperimentConfig, out: Path, records: list[dict[str, Any]],
-            loop: UnitLoop, total: int) -> ExperimentResult:
+            loop: UnitLoop, total: int, partial: bool = False) -> ExperimentResult:
     from polytask._summaries import comparisons, main_metric
 
     rows = [{"setting": r["setting"], "method": r["method"], "seed": r["seed"], **row}
@@ -340,7 +389,7 @@ def _finish(cfg: ExperimentConfig, out: Path, records: list[dict[str, Any]],
     delta.to_csv(out / "delta_m.csv", index=False)
     negative.to_csv(out / "negative_transfer.csv", index=False)
     status = {
-        "name": cfg.name, "quick": cfg.quick, "complete": not loop.stopped,
+        "name": cfg.name, "quick": cfg.quick, "complete": not (loop.stopped or partial),
         "metric": metric, "seeds": list(cfg.seeds),
         "settings": [s.name for s in cfg.settings], "main_tasks": main,
         "models": [{"name": m.name, "type": m.type, "baseline": m.baseline,
@@ -351,7 +400,8 @@ def _finish(cfg: ExperimentConfig, out: Path, records: list[dict[str, Any]],
     write_atomic(out / "run.json", json.dumps(status, indent=1))
     return ExperimentResult(results=table, per_task=per_task, delta_m=delta,
                             negative_transfer=negative, metric=metric, run_dir=out,
-                            complete=not loop.stopped, n_trained=loop.n_trained,
+                            complete=not (loop.stopped or partial),
+                            n_trained=loop.n_trained,
                             n_reused=loop.n_reused)
 
 

@@ -85,6 +85,10 @@ def _add_experiment_parsers(sub: Any) -> None:
         cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         cmd.add_argument("--no-report", action="store_true",
                          help="do not write report.html")
+        if name == "bench":
+            cmd.add_argument("--jobs", type=_positive_int, default=1,
+                             help="train this many runs at once, in separate processes "
+                                  "(each with threads // jobs torch threads)")
         cmd.add_argument("--threads", type=_positive_int, default=None,
                          help="torch threads per process (default: torch's own; 1 is "
                               "fastest for small models on a busy machine)")
@@ -122,7 +126,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from polytask._runner import run_experiment
 
     result = run_experiment(args.config, args.run_dir, quick=args.quick,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, jobs=args.jobs)
     dm = result.delta_m
     if not dm.empty:
         cells = dm.assign(cell=[f"{m:+.2f} ± {s:.2f}" for m, s in
