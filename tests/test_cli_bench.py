@@ -96,9 +96,9 @@ def test_bad_config_and_missing_run_dir_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
     out = _run("report", str(tmp_path / "no-run"))
     _one_line_error(out.returncode, out.stderr, "polytask report: error: ")
+    assert "no-run is not a run directory" in out.stderr
     out = _run("bench", str(bad), "--threads", "0")
     assert out.returncode == 2 and "--threads" in out.stderr
-    assert "no-run is not a run directory" in out.stderr
 
 
 def test_report_subprocess_writes_the_page(bench_dir: Path, tmp_path: Path) -> None:

@@ -186,8 +186,10 @@ def parse_config(raw: Mapping[str, Any], base_dir: str | os.PathLike[str] = ".",
     ...                                 "fit": "per_task", "name": "STL ridge"}]})
     >>> cfg.baseline, cfg.seeds
     ('STL ridge', (0, 1, 2))
+
     Top-level keys starting with ``x-`` are ignored: they hold YAML anchors that the
     model entries merge (``<<: *anchor``).
+
 
     >>> parse_config({"models": [{"type": "deep", "method": "mgdaa"}],
     ...               "dataset": {"synthetic": "mmoe"}})  # doctest: +ELLIPSIS
