@@ -1,7 +1,7 @@
 """Time one training step of gradient-aggregation methods: polytask against its peers.
 
 Model: a shared MLP 256→512→512→256 (ReLU after every layer), batch 256, ``T`` linear
-heads 256→1 with a squared-error loss, Adam, ``torch.set_num_threads(2)``.  For each
+heads 256→1 with a squared-error loss, Adam, ``--threads`` torch threads (2).  For each
 ``T`` and each method, the step (zero_grad, forward, per-task gradients + aggregation,
 Adam) is timed for:
 
@@ -388,9 +388,12 @@ linear layer's *output* (autograd computes no weight gradient); the Gramian of a
 layer is formed from its input `a` and those output gradients `δ` as
 `⟨δ_i, (a aᵀ + 1) δ_j⟩` when the batch is smaller than the layer's input (cheaper than
 any weight gradient), and from the per-task blocks `[a, 1]ᵀ δ_i` otherwise; and
-`d = Jᵀ w` comes from the same pieces, so there is no second backward pass.  The FLOP
-floor is still about one backward pass per task through the encoder, so the gain over
-the fastest peer is bounded (about 0.6–0.7× here).
+`d = Jᵀ w` comes from the same pieces, so there is no second backward pass.  The small
+`(T, T)` problems cost little next to that: UPGrad's T projections onto the dual cone are
+solved together, by a primal-dual active-set method with one batched `(T, T, T)` linear
+solve per iteration (usually two or three), certified by their optimality conditions.
+The FLOP floor is still about one backward pass per task through the encoder, so the
+gain over the fastest peer is bounded (about 0.6–0.7× here).
 """
 
 

@@ -1,7 +1,8 @@
 """The relatedness measurements of ``polytask relate``, one seed at a time.
 
 - :func:`measure_training` — a short multi-task training driven by the gradient engine
-  (:func:`polytask.deep.backward.mtl_backward`); the Gramian of every step feeds a
+  (:func:`polytask.deep.backward.mtl_backward`); the Gramian the engine forms for the
+  update of every step (no extra backward pass) feeds a
   :class:`~polytask.relate.GradientSimilarityTracker`, and every ``every`` steps an
   :class:`~polytask.relate.AffinityTracker` measures the lookahead affinity *before*
   the step (TAG).
@@ -37,6 +38,15 @@ def measure_training(spec: DeepModelConfig, split: SplitData, seed: int, *, grad
                      affinity_every: int | None) -> dict[str, Any]:
     """Gradient cosine, conflict frequency and lookahead affinity over a short training.
 
+    The gradient cosine and conflicts are read from the Gramian ``G = J Jᵀ`` of the
+    per-task gradients of the shared parameters that
+    :func:`~polytask.deep.backward.mtl_backward` returns with each step, so tracking
+    them costs no backward pass beyond the training step's own: a Gramian method
+    (MGDA, UPGrad, ...) forms ``G`` for its update anyway, and a loss weighting is asked
+    for it with ``return_gramian=True`` (one Gramian pass, which a weighting that needs
+    gradient norms, such as GradNorm, makes anyway).  Only an aggregator that is not
+    Gramian-based needs a separate Gramian pass.
+
     Parameters
     ----------
     spec : DeepModelConfig
@@ -59,6 +69,7 @@ def measure_training(spec: DeepModelConfig, split: SplitData, seed: int, *, grad
     """
     import torch
 
+    from polytask.deep._methods import resolve_method
     from polytask.deep.backward import mtl_backward, task_gramian
     from polytask.relate import AffinityTracker, GradientSimilarityTracker
 
@@ -71,6 +82,8 @@ def measure_training(spec: DeepModelConfig, split: SplitData, seed: int, *, grad
     grads = GradientSimilarityTracker(names)
     aff = AffinityTracker(names, every=affinity_every) if affinity_every else None
     shared = [p for p in model.shared_parameters() if p.requires_grad]
+    # every method but a Jacobian-level aggregator gets its Gramian from the engine
+    separate_gramian = gradient and resolve_method(method).kind == "jacobian"
     step, state = 0, None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -82,11 +95,15 @@ def measure_training(spec: DeepModelConfig, split: SplitData, seed: int, *, grad
                 opt.zero_grad()
                 losses = tasks.losses(model(x), targets)
                 assert isinstance(losses, torch.Tensor)
-                gram = task_gramian(losses, shared, retain_graph=True) if gradient else None
+                gram = (task_gramian(losses, shared, retain_graph=True)
+                        if separate_gramian else None)
                 result = mtl_backward(losses, shared, method=method, state=state,
-                                      generator=gen, task_names=names)
+                                      generator=gen, task_names=names,
+                                      return_gramian=gradient)
                 state = result.state
-                if gram is not None:
+                if gradient:
+                    gram = result.gramian if gram is None else gram
+                    assert gram is not None  # Gramian methods and return_gramian give it
                     grads.update(gram)
                 opt.step()
                 step += 1

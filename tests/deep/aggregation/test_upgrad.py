@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from polytask.deep.aggregation import AggregationWarning, UPGrad, UPGradWeighting, _linalg
+from polytask.deep.aggregation import (
+    AggregationWarning,
+    UPGrad,
+    UPGradWeighting,
+    _dual_cone,
+    _linalg,
+)
 from polytask.deep.aggregation._linalg import dual_cone_weights
 
 from ._references import dual_cone_projection
@@ -42,6 +48,9 @@ def test_non_conflicting_gradients_are_unchanged() -> None:
 
 
 def test_solver_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # both the batched active-set solver and its Lawson-Hanson fallback return garbage
+    monkeypatch.setattr(_dual_cone, "primal_dual_active_set",
+                        lambda g, k: (np.zeros_like(g), g.copy(), np.zeros(len(g), bool)))
     monkeypatch.setattr(_linalg, "solve_nnls", lambda a, b, what: np.zeros(a.shape[1]))
     with pytest.warns(AggregationWarning, match="violates its optimality conditions"):
         UPGradWeighting()(torch.tensor([[1.0, -0.5], [-0.5, 1.0]]))
