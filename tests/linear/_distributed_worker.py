@@ -145,8 +145,9 @@ def _solve_cases(rank: int, mine: slice) -> dict[str, Any]:
 
 
 def _ops(rank: int, mine: slice) -> dict[str, Any]:
+    from polytask.linear._comm import ball_threshold, simplex_threshold
     from polytask.linear._distributed_comm import TaskComm
-    from polytask.linear._distributed_penalties import shard_penalty, sharded_simplex_threshold
+    from polytask.linear._distributed_penalties import shard_penalty
     from polytask.linear.distributed import gather_tasks
 
     W, G = ops_matrices()
@@ -172,13 +173,12 @@ def _ops(rank: int, mine: slice) -> dict[str, Any]:
         }
         if part.is_norm:
             rec["dual_norm"] = part.dual_norm(Gl)
-            rec["value_and_dual_norm"] = part.value_and_dual_norm(Wl, Gl)
         if part.smooth:
             rec["gradient"] = part.gradient(Wl)
         out[name] = rec
     mask = np.abs(G) > 0.4
-    out["simplex"] = sharded_simplex_threshold(G[:, mine], 0.8, comm, mask=mask[:, mine])
-    out["ball"] = sharded_simplex_threshold(np.abs(W[:, mine]), 1.5, comm, ball=True)
+    out["simplex"] = simplex_threshold(G[:, mine], 0.8, comm, mask=mask[:, mine])
+    out["ball"] = ball_threshold(W[:, mine], 1.5, comm)
     return out
 
 

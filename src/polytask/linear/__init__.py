@@ -12,6 +12,7 @@ from polytask.linear._datafit_logistic import LogisticLoss
 from polytask.linear._datafits import SquaredLoss
 from polytask.linear._design import TaskDesign
 from polytask.linear._estimators import MultiTaskClassifier, MultiTaskRegressor
+from polytask.linear._graph_exact import GraphRegularizedSolver, solve_graph_regularized
 from polytask.linear._mean_reg_exact import MeanRegularizedSolver, solve_mean_regularized
 from polytask.linear._named_classifiers import (
     ClusteredClassifier,
@@ -43,8 +44,10 @@ from polytask.linear._penalties import (
     TraceNorm,
 )
 from polytask.linear._prox_newton import ProxNewton
+from polytask.linear._screening import gap_safe_screen, restrict_design
 from polytask.linear._solver_choice import choose_solver
 from polytask.linear._solvers import FISTA
+from polytask.linear._working_set import WorkingSet
 
 __all__ = [
     "ADMM",
@@ -57,6 +60,7 @@ __all__ = [
     "DirtyClassifier",
     "DirtyRegressor",
     "GraphRegularized",
+    "GraphRegularizedSolver",
     "L1Linf",
     "L21Classifier",
     "L21Regressor",
@@ -80,10 +84,14 @@ __all__ = [
     "TraceNorm",
     "TraceNormClassifier",
     "TraceNormRegressor",
+    "WorkingSet",
     "ZeroPenalty",
     "alpha_max",
     "choose_solver",
+    "gap_safe_screen",
     "regularization_path",
+    "restrict_design",
+    "solve_graph_regularized",
     "solve_mean_regularized",
     "split_penalties",
 ]

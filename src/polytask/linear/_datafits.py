@@ -97,7 +97,7 @@ class SquaredLoss(BaseDatafit):
     def initialize(
         self, X: ArrayLike | TaskDesign | Sequence[ArrayLike], Y: Any = None
     ) -> SquaredLoss:
-        """Bind the data and precompute Gram matrices or centered labels.
+        """Bind the data (Gram matrices, in Gram form, are formed on first use).
 
         Parameters
         ----------
@@ -121,22 +121,30 @@ class SquaredLoss(BaseDatafit):
         if gram is None:
             gram = d <= n_mean and n_grams * d * d <= 2e8
         self.gram_ = bool(gram)
-        c = self.weights_
-        if self.gram_:
-            self._init_gram(design, c)
-        else:
-            y = design.stacked_labels()
-            self._yc = y - design.per_task_view(self.y_mean_)
-            mask = self._mask()
-            if mask is not None:
-                self._yc = self._yc * mask
-            self._sw = self._sample_weights()
-            yc2 = design.task_sums(self._yc**2)
-            self._const = 0.5 * float(np.sum(c * yc2))
+        yc = design.stacked_labels() - design.per_task_view(self.y_mean_)
+        mask = self._mask()
+        if mask is not None:
+            yc = yc * mask
+        self._const = 0.5 * float(np.sum(self.weights_ * design.task_sums(yc**2)))
+        self._gram_parts: tuple[FArray, FArray] | None = None
+        if not self.gram_:
+            self._yc, self._sw = yc, self._sample_weights()
         return self
 
-    def _init_gram(self, design: TaskDesign, c: FArray) -> None:
-        self._H, self._B, self._const = self._gram_terms(design, c)
+    def _gram(self) -> tuple[FArray, FArray]:
+        """``(H, B)`` in Gram form, formed on first use: a solver that only needs
+        products with the data (``WorkingSet``) never pays the ``O(n d^2)``."""
+        if self._gram_parts is None:
+            self._gram_parts = self._gram_terms(self.design_, self.weights_)[:2]
+        return self._gram_parts
+
+    @property
+    def _H(self) -> FArray:
+        return self._gram()[0]
+
+    @property
+    def _B(self) -> FArray:
+        return self._gram()[1]
 
     def _gram_terms(self, design: TaskDesign, c: FArray) -> tuple[FArray, FArray, float]:
         """Weighted (centered) Gram matrices, ``X^T y`` terms and ``||y||^2 / 2``."""

@@ -2,8 +2,10 @@
 
 A :class:`TaskComm` wraps a ``torch.distributed`` process group for NumPy arrays: sums
 and maxima of arrays, an all-gather of equal-length vectors, and the all-gather of the
-task blocks ``W[:, tasks of rank r]`` of unequal widths. torch is imported when a
-communicator is built, never when this module is imported, so that
+task blocks ``W[:, tasks of rank r]`` of unequal widths. It is the communicator
+(:class:`~polytask.linear._comm.Comm`) that the penalty kernels and the FISTA iteration
+of :mod:`polytask.linear._solvers` take when the tasks are sharded. torch is imported
+when a communicator is built, never when this module is imported, so that
 ``polytask.linear`` stays free of torch.
 
 Every rank must make the same calls in the same order (collectives are matched by
@@ -21,6 +23,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from polytask._typing import FloatArray
+from polytask.linear._distributed_penalties import sharded_objective
+from polytask.linear._objective import Objective
 
 __all__ = ["TaskComm", "signature"]
 
@@ -100,20 +104,13 @@ class TaskComm:
         """Sum of one scalar over the ranks."""
         return float(self.sum([x])[0])
 
+    def totals(self, *xs: float) -> tuple[float, ...]:
+        """Sums of several scalars over the ranks, in one collective."""
+        return tuple(float(v) for v in self.sum(list(xs)))
+
     def agree(self, x: float) -> float:
         """One value for a scalar every rank computed redundantly (their maximum)."""
         return float(self.max([x])[0])
-
-    def sum_max(self, sums: ArrayLike, maxs: ArrayLike) -> tuple[FArray, FArray]:
-        """Sums of ``sums`` and maxima of ``maxs`` over the ranks, in one collective."""
-        s = np.asarray(sums, dtype=np.float64).ravel()
-        m = np.asarray(maxs, dtype=np.float64).ravel()
-        if m.size == 0:
-            return self.sum(s), m
-        if s.size == 0:
-            return s, self.max(m)
-        rows = self.all_gather(np.concatenate([s, m]))
-        return rows[:, : s.size].sum(axis=0), rows[:, s.size :].max(axis=0)
 
     def all_gather(self, v: ArrayLike) -> FArray:
         """Stack every rank's vector (same length everywhere), shape (world_size, k)."""
@@ -208,3 +205,21 @@ class TaskComm:
         padded[: W.shape[1]] = W.T
         blocks = self.all_gather(padded).reshape(self.world_size, width, d)
         return np.concatenate([blocks[r, :c] for r, c in enumerate(counts)], axis=0).T
+
+    def own_tasks(self, W_full: FArray) -> FArray:
+        """This rank's columns of a full (n_features, n_tasks) matrix (a copy)."""
+        return W_full[:, self.offset : self.offset + self.counts[self.rank]].copy()
+
+    def global_tasks(self, n_local: int) -> int:
+        """Number of tasks over all ranks (known after :meth:`setup`)."""
+        return self.n_tasks
+
+    def objective(self, datafit: Any, penalty: Any, smooth: Sequence[Any]) -> Objective:
+        """The objective over all ranks' tasks, seen from this rank (after :meth:`setup`).
+
+        Raises
+        ------
+        ValueError
+            If a penalty is not supported with sharded tasks.
+        """
+        return sharded_objective(self, datafit, penalty, smooth, self.owner)

@@ -1,4 +1,9 @@
-"""The public solver of :mod:`polytask.linear.distributed` and its result."""
+"""The public solver of :mod:`polytask.linear.distributed` and its result.
+
+The iteration is :class:`~polytask.linear.FISTA`'s own, given this rank's
+:class:`~polytask.linear._distributed_comm.TaskComm`; this module validates the ranks'
+input together and assembles the result.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
-from polytask._typing import FloatArray
 from polytask.linear._distributed_comm import TaskComm, signature
-from polytask.linear._distributed_fista import ShardedObjective, run_sharded_fista
 from polytask.linear._distributed_penalties import shard_penalty
-from polytask.linear._objective import blas_threads, check_requirements, warn_not_converged
-from polytask.linear._solvers import FISTA, _validate_common
+from polytask.linear._objective import blas_threads, check_requirements
+from polytask.linear._solvers import FISTA, _Run, _validate_common
 
 __all__ = ["DistributedFISTA", "DistributedResult"]
 
-FArray = FloatArray
+FArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -217,28 +220,24 @@ class DistributedFISTA:
             except (ValueError, TypeError) as exc:
                 error = exc
         comm.setup(n_local, d, settings, error)
-        obj = ShardedObjective(comm, datafit, prox, smooth_parts)
+        fista = FISTA(
+            max_iter=self.max_iter,
+            tol=self.tol,
+            backtracking=self.backtracking,
+            restart=self.restart,
+        )
+        obj = comm.objective(datafit, prox, smooth_parts)
         with blas_threads(d):
-            out = run_sharded_fista(
-                obj,
-                x0,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                backtracking=self.backtracking,
-                restart=self.restart,
-            )
-        converged = out.stop_crit <= self.tol
-        if not converged:
-            warn_not_converged("DistributedFISTA", out.n_iter, out.stop_crit, self.tol)
+            out = _Run(fista, obj, comm, "DistributedFISTA").run(x0)
         return DistributedResult(
-            W=out.W.copy(),
+            W=out.W,
             task_offset=comm.offset,
             task_counts=comm.counts,
             n_iter=out.n_iter,
             objective=out.objective,
             dual_gap=out.dual_gap,
             stop_crit=out.stop_crit,
-            converged=converged,
+            converged=out.converged,
         )
 
 

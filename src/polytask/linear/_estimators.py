@@ -287,7 +287,9 @@ _DOC_COMMON = """
         Fit an unpenalised intercept per task (exactly, by centering for the squared
         loss and by 1-D minimisation for the logistic loss).
     solver : solver object or None, default=None
-        ``FISTA()``, ``ADMM()``, ``MeanRegularizedSolver()``; None picks one (see
+        ``FISTA()``, ``ADMM()``, ``ProxNewton()``, ``WorkingSet()``,
+        ``MeanRegularizedSolver()``, ``GraphRegularizedSolver()`` (exact, for
+        graph-regularised least squares); None picks one (see
         :func:`choose_solver`). The estimator's ``max_iter`` and ``tol`` override the
         solver's own.
     max_iter : int, default=1000

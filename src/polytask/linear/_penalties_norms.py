@@ -4,6 +4,11 @@ Each class has a closed-form prox (see :mod:`polytask.linear._prox`), the dual n
 ``Omega*`` (for duality gaps), ``alpha_max`` (the smallest ``alpha`` for which ``W = 0`` is
 optimal) and ``subdiff_distance``, the Euclidean (Frobenius) distance of ``-grad`` to
 ``alpha * dOmega(W)``, used as the optimality measure.
+
+The kernels behind these methods take a communicator (:mod:`polytask.linear._comm`):
+the public methods run them on all tasks in this process, and
+:mod:`polytask.linear.distributed` runs the same kernels on task blocks, with the
+reductions over the tasks done by ``torch.distributed``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from polytask._typing import FloatArray
+from polytask.linear._comm import (
+    Comm,
+    LocalComm,
+    ball_threshold,
+    row_norms,
+    simplex_threshold,
+)
 from polytask.linear._penalties_base import (
     TIE_RTOL,
     ParamsMixin,
@@ -24,12 +36,9 @@ from polytask.linear._penalties_base import (
     check_step,
 )
 from polytask.linear._prox import (
-    _l1_ball_threshold,
-    _simplex_threshold,
+    _group_scale,
     _svd,
     group_soft_threshold_cols,
-    group_soft_threshold_rows,
-    prox_linf_rows,
     singular_value_threshold,
     soft_threshold,
 )
@@ -37,13 +46,20 @@ from polytask.linear._prox import (
 __all__ = ["L21", "L1Linf", "Lasso", "TraceNorm"]
 
 
-def _row_norms(A: FloatArray) -> FloatArray:
-    return np.sqrt(np.einsum("ij,ij->i", A, A))
+def _row_sq(A: FloatArray) -> FloatArray:
+    return np.einsum("ij,ij->i", A, A)
 
 
 @dataclass(eq=False)
 class _NormPenalty(ParamsMixin):
-    """Shared plumbing of ``alpha * Omega(W)``; subclasses define the norm itself."""
+    """Shared plumbing of ``alpha * Omega(W)``; subclasses define the norm itself.
+
+    The kernels ``_norm``, ``_prox``, ``_dual_norm`` and ``_distance_sq`` take the
+    columns ``W[:, tasks]`` this process holds and a communicator, and return the local
+    block of a matrix result or a global scalar (identical in every process). The
+    ``_*_comm`` methods are the penalty on such blocks; the public methods call them
+    with :class:`~polytask.linear._comm.LocalComm` (all tasks here).
+    """
 
     alpha: float = 1.0
 
@@ -66,21 +82,33 @@ class _NormPenalty(ParamsMixin):
     def _name(self) -> str:
         return type(self).__name__
 
-    def _norm(self, W: FloatArray) -> float:
+    def _norm(self, W: FloatArray, comm: Comm) -> float:
         raise NotImplementedError
 
-    def _prox(self, W: FloatArray, threshold: float) -> FloatArray:
+    def _prox(self, W: FloatArray, threshold: float, comm: Comm) -> FloatArray:
         raise NotImplementedError
 
-    def _dual_norm(self, G: FloatArray) -> float:
+    def _dual_norm(self, G: FloatArray, comm: Comm) -> float:
         raise NotImplementedError
 
-    def _distance_sq(self, W: FloatArray, A: FloatArray) -> float:
+    def _distance_sq(self, W: FloatArray, A: FloatArray, comm: Comm) -> float:
         raise NotImplementedError
+
+    def _value_comm(self, W: FloatArray, comm: Comm) -> float:
+        return float(self.alpha) * self._norm(W, comm)
+
+    def _prox_comm(self, W: FloatArray, step: float, comm: Comm) -> FloatArray:
+        return self._prox(W, step * float(self.alpha), comm)
+
+    def _subdiff_comm(self, W: FloatArray, grad: FloatArray, comm: Comm) -> float:
+        return float(np.sqrt(max(self._distance_sq(W, -grad, comm), 0.0)))
+
+    def _dual_norm_comm(self, G: FloatArray, comm: Comm) -> float:
+        return self._dual_norm(G, comm)
 
     def value(self, W: ArrayLike) -> float:
         """Penalty value ``alpha * Omega(W)`` for ``W`` of shape (n_features, n_tasks)."""
-        return float(self.alpha) * self._norm(as_matrix(W, self._name()))
+        return self._value_comm(as_matrix(W, self._name()), LocalComm())
 
     def prox(self, W: ArrayLike, step: float) -> FloatArray:
         """``argmin_Z 1/(2 step) ||Z - W||_F^2 + alpha * Omega(Z)``.
@@ -96,7 +124,7 @@ class _NormPenalty(ParamsMixin):
         ndarray of shape (n_features, n_tasks)
         """
         owner = self._name()
-        return self._prox(as_matrix(W, owner), check_step(step, owner) * float(self.alpha))
+        return self._prox_comm(as_matrix(W, owner), check_step(step, owner), LocalComm())
 
     def subdiff_distance(self, W: ArrayLike, grad: ArrayLike) -> float:
         """Frobenius distance of ``-grad`` to the subdifferential ``alpha * dOmega(W)``.
@@ -115,13 +143,13 @@ class _NormPenalty(ParamsMixin):
         """
         owner = self._name()
         Wm = as_matrix(W, owner)
-        A = -as_matrix(grad, owner, "grad")
-        check_same_shape(Wm, A, owner, ("W", "grad"))
-        return float(np.sqrt(max(self._distance_sq(Wm, A), 0.0)))
+        G = as_matrix(grad, owner, "grad")
+        check_same_shape(Wm, G, owner, ("W", "grad"))
+        return self._subdiff_comm(Wm, G, LocalComm())
 
     def dual_norm(self, G: ArrayLike) -> float:
         """The dual norm ``Omega*(G) = sup_{Omega(Z) <= 1} <G, Z>``, G of shape (d, T)."""
-        return self._dual_norm(as_matrix(G, self._name(), "G"))
+        return self._dual_norm_comm(as_matrix(G, self._name(), "G"), LocalComm())
 
     def alpha_max(self, grad0: ArrayLike) -> float:
         """Smallest ``alpha`` for which ``W = 0`` is optimal: ``Omega*(grad0)``.
@@ -160,20 +188,20 @@ class Lasso(_NormPenalty):
     [[0.5, -1.5], [0.0, 0.0]]
     """
 
-    def _norm(self, W: FloatArray) -> float:
-        return float(np.abs(W).sum())
+    def _norm(self, W: FloatArray, comm: Comm) -> float:
+        return comm.total(float(np.abs(W).sum()))
 
-    def _prox(self, W: FloatArray, threshold: float) -> FloatArray:
+    def _prox(self, W: FloatArray, threshold: float, comm: Comm) -> FloatArray:
         return soft_threshold(W, threshold)
 
-    def _dual_norm(self, G: FloatArray) -> float:
-        return float(np.abs(G).max(initial=0.0))
+    def _dual_norm(self, G: FloatArray, comm: Comm) -> float:
+        return float(comm.max(np.abs(G).max(initial=0.0))[0])
 
-    def _distance_sq(self, W: FloatArray, A: FloatArray) -> float:
+    def _distance_sq(self, W: FloatArray, A: FloatArray, comm: Comm) -> float:
         a = float(self.alpha)
         on = A - a * np.sign(W)
         off = np.maximum(np.abs(A) - a, 0.0)
-        return float(np.sum(np.where(W != 0, on, off) ** 2))
+        return comm.total(float(np.sum(np.where(W != 0, on, off) ** 2)))
 
 
 @dataclass(eq=False)
@@ -205,39 +233,43 @@ class L21(_NormPenalty):
     [[2.4, 3.2], [0.0, 0.0]]
     """
 
-    def _norm(self, W: FloatArray) -> float:
-        return float(_row_norms(W).sum())
+    def _norm(self, W: FloatArray, comm: Comm) -> float:
+        return float(row_norms(W, comm).sum())
 
-    def _prox(self, W: FloatArray, threshold: float) -> FloatArray:
-        return group_soft_threshold_rows(W, threshold)
+    def _prox(self, W: FloatArray, threshold: float, comm: Comm) -> FloatArray:
+        return W * _group_scale(row_norms(W, comm), threshold)[:, None]
 
-    def _dual_norm(self, G: FloatArray) -> float:
-        return float(_row_norms(G).max(initial=0.0))
+    def _dual_norm(self, G: FloatArray, comm: Comm) -> float:
+        return float(row_norms(G, comm).max(initial=0.0))
 
-    def _distance_sq(self, W: FloatArray, A: FloatArray) -> float:
+    def _distance_sq(self, W: FloatArray, A: FloatArray, comm: Comm) -> float:
         a = float(self.alpha)
-        norms = _row_norms(W)
-        nz = norms > 0
-        on = A[nz] - a * W[nz] / norms[nz, None]
-        off = np.maximum(_row_norms(A[~nz]) - a, 0.0)
-        return float(np.sum(on**2) + np.sum(off**2))
+        d = W.shape[0]
+        norms = np.sqrt(comm.sum(np.concatenate([_row_sq(W), _row_sq(A)])))  # one reduction
+        w_norms, a_norms = norms[:d], norms[d:]
+        nz = w_norms > 0
+        on = float(np.sum((A[nz] - a * W[nz] / w_norms[nz, None]) ** 2))
+        off = float(np.sum(np.maximum(a_norms[~nz] - a, 0.0) ** 2))
+        return comm.total(on) + off
 
 
 @dataclass(eq=False)
 class _L21Columns(_NormPenalty):
     """``alpha * sum_t ||W_:,t||_2``: whole tasks (columns) are zero or not."""
 
-    def _norm(self, W: FloatArray) -> float:
-        return float(_row_norms(W.T).sum())
+    # A column lies in one process: its norm needs no reduction, only the sums over
+    # columns do.
+    def _norm(self, W: FloatArray, comm: Comm) -> float:
+        return comm.total(float(row_norms(W.T, LocalComm()).sum()))
 
-    def _prox(self, W: FloatArray, threshold: float) -> FloatArray:
+    def _prox(self, W: FloatArray, threshold: float, comm: Comm) -> FloatArray:
         return group_soft_threshold_cols(W, threshold)
 
-    def _dual_norm(self, G: FloatArray) -> float:
-        return float(_row_norms(G.T).max(initial=0.0))
+    def _dual_norm(self, G: FloatArray, comm: Comm) -> float:
+        return float(comm.max(row_norms(G.T, LocalComm()).max(initial=0.0))[0])
 
-    def _distance_sq(self, W: FloatArray, A: FloatArray) -> float:
-        return L21(self.alpha)._distance_sq(W.T, A.T)
+    def _distance_sq(self, W: FloatArray, A: FloatArray, comm: Comm) -> float:
+        return comm.total(L21(self.alpha)._distance_sq(W.T, A.T, LocalComm()))
 
 
 @dataclass(eq=False)
@@ -273,26 +305,30 @@ class L1Linf(_NormPenalty):
     [[1.0, -1.0, 0.2], [0.0, 0.0, 0.0]]
     """
 
-    def _norm(self, W: FloatArray) -> float:
-        return float(np.abs(W).max(axis=1, initial=0.0).sum())
+    def _norm(self, W: FloatArray, comm: Comm) -> float:
+        return float(comm.max(np.abs(W).max(axis=1, initial=0.0)).sum())
 
-    def _prox(self, W: FloatArray, threshold: float) -> FloatArray:
-        return prox_linf_rows(W, threshold)
+    def _prox(self, W: FloatArray, threshold: float, comm: Comm) -> FloatArray:
+        # Moreau: w - Proj_{l1 ball of radius tau}(w) = sign(w) min(|w|, theta).
+        if threshold == 0:
+            return W.copy()
+        theta = ball_threshold(W, threshold, comm)[:, None]
+        return np.clip(W, -theta, theta)
 
-    def _dual_norm(self, G: FloatArray) -> float:
-        return float(np.abs(G).sum(axis=1).max(initial=0.0))
+    def _dual_norm(self, G: FloatArray, comm: Comm) -> float:
+        return float(comm.sum(np.abs(G).sum(axis=1)).max(initial=0.0))
 
-    def _distance_sq(self, W: FloatArray, A: FloatArray) -> float:
+    def _distance_sq(self, W: FloatArray, A: FloatArray, comm: Comm) -> float:
         a = float(self.alpha)
         absW = np.abs(W)
-        top = absW.max(axis=1, initial=0.0)
+        top = comm.max(absW.max(axis=1, initial=0.0))
         zero = top == 0
         total = 0.0
         if np.any(zero):
             # d(alpha ||.||_inf)(0) is the l1 ball of radius alpha.
             Az = A[zero]
             if a > 0:
-                theta = _l1_ball_threshold(Az, a)[:, None]
+                theta = ball_threshold(Az, a, comm)[:, None]
                 total += float(np.sum(np.clip(Az, -theta, theta) ** 2))
             else:
                 total += float(np.sum(Az**2))
@@ -305,12 +341,12 @@ class L1Linf(_NormPenalty):
             flipped = np.where(active, np.sign(Wn) * An, 0.0)
             total += float(np.sum(np.where(active, 0.0, An) ** 2))
             if a > 0:
-                theta = _simplex_threshold(flipped, a, mask=active)[:, None]
+                theta = simplex_threshold(flipped, a, comm, mask=active)[:, None]
                 proj = np.where(active, np.maximum(flipped - theta, 0.0), 0.0)
             else:
                 proj = np.zeros_like(flipped)
             total += float(np.sum((flipped - proj) ** 2))
-        return total
+        return comm.total(total)
 
 
 @dataclass(eq=False)
@@ -342,20 +378,29 @@ class TraceNorm(_NormPenalty):
     [[1.0, 0.0], [0.0, 0.0]]
     """
 
-    def _norm(self, W: FloatArray) -> float:
-        if W.size == 0:
+    # The singular values couple every entry: the kernels gather the columns, compute
+    # on the full matrix in every process, and keep their own columns.
+    def _norm(self, W: FloatArray, comm: Comm) -> float:
+        full = comm.gather_tasks(W)
+        if full.size == 0:
             return 0.0
-        return float(np.linalg.svd(W, compute_uv=False).sum())
+        return comm.agree(float(np.linalg.svd(full, compute_uv=False).sum()))
 
-    def _prox(self, W: FloatArray, threshold: float) -> FloatArray:
-        return singular_value_threshold(W, threshold)
+    def _prox(self, W: FloatArray, threshold: float, comm: Comm) -> FloatArray:
+        return comm.own_tasks(singular_value_threshold(comm.gather_tasks(W), threshold))
 
-    def _dual_norm(self, G: FloatArray) -> float:
-        if G.size == 0:
+    def _dual_norm(self, G: FloatArray, comm: Comm) -> float:
+        full = comm.gather_tasks(G)
+        if full.size == 0:
             return 0.0
-        return float(np.linalg.svd(G, compute_uv=False)[0])
+        return comm.agree(float(np.linalg.svd(full, compute_uv=False)[0]))
 
-    def _distance_sq(self, W: FloatArray, A: FloatArray) -> float:
+    def _distance_sq(self, W: FloatArray, A: FloatArray, comm: Comm) -> float:
+        both = comm.gather_tasks(np.concatenate([W, A], axis=0))
+        d = W.shape[0]
+        return comm.agree(self._full_distance_sq(both[:d], both[d:]))
+
+    def _full_distance_sq(self, W: FloatArray, A: FloatArray) -> float:
         # dalpha||.||_*(W) = alpha (U V^T + {Z : U^T Z = 0, Z V = 0, ||Z||_2 <= 1}) with
         # W = U diag(s) V^T its compact SVD. The tangent space T = {U X^T + Y V^T} and its
         # complement split the distance into an exact part and a spectral-ball part.

@@ -4,6 +4,10 @@ Each class has ``value``, ``gradient`` and ``lipschitz`` (a valid Lipschitz cons
 the gradient), and ``subdiff_distance(W, grad) = ||grad + gradient(W)||_F``. The quadratic
 ones (:class:`Ridge`, :class:`MeanRegularized`, :class:`GraphRegularized`) also have a
 closed-form ``prox``, so that a solver may use them as its proximable term.
+
+:class:`Ridge` and :class:`MeanRegularized` also run on task blocks: their kernels (the
+``_*_comm`` methods) take a communicator (:mod:`polytask.linear._comm`), which
+:mod:`polytask.linear.distributed` uses to reduce over the tasks held by other ranks.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import scipy.sparse
 from numpy.typing import ArrayLike
 
 from polytask._typing import FloatArray
+from polytask.linear._comm import Comm, LocalComm, frobenius
 from polytask.linear._penalties_base import (
     ParamsMixin,
     as_matrix,
@@ -57,6 +62,12 @@ class _SmoothPenalty(ParamsMixin):
         check_same_shape(Wm, G, owner, ("W", "grad"))
         return float(np.linalg.norm(G + self.gradient(Wm)))
 
+    def _gradient_comm(self, W: FloatArray, comm: Comm) -> FloatArray:
+        raise NotImplementedError
+
+    def _subdiff_comm(self, W: FloatArray, grad: FloatArray, comm: Comm) -> float:
+        return frobenius(grad + self._gradient_comm(W, comm), comm)
+
 
 @dataclass(eq=False)
 class Ridge(_SmoothPenalty):
@@ -92,14 +103,22 @@ class Ridge(_SmoothPenalty):
         """
         check_real(self.alpha, "alpha", self._name())
 
+    def _value_comm(self, W: FloatArray, comm: Comm) -> float:
+        return 0.5 * float(self.alpha) * comm.total(float(np.sum(W * W)))
+
+    def _gradient_comm(self, W: FloatArray, comm: Comm) -> FloatArray:
+        return float(self.alpha) * W
+
+    def _prox_comm(self, W: FloatArray, step: float, comm: Comm) -> FloatArray:
+        return W / (1.0 + step * float(self.alpha))
+
     def value(self, W: ArrayLike) -> float:
         """``alpha / 2 * ||W||_F^2``."""
-        Wm = as_matrix(W, self._name())
-        return 0.5 * float(self.alpha) * float(np.sum(Wm * Wm))
+        return self._value_comm(as_matrix(W, self._name()), LocalComm())
 
     def gradient(self, W: ArrayLike) -> FloatArray:
         """``alpha * W``, shape (n_features, n_tasks)."""
-        return float(self.alpha) * as_matrix(W, self._name())
+        return self._gradient_comm(as_matrix(W, self._name()), LocalComm())
 
     def lipschitz(self, n_features: int, n_tasks: int) -> float:
         """``alpha``."""
@@ -108,7 +127,7 @@ class Ridge(_SmoothPenalty):
     def prox(self, W: ArrayLike, step: float) -> FloatArray:
         """``W / (1 + step * alpha)``."""
         s = check_step(step, self._name())
-        return as_matrix(W, self._name()) / (1.0 + s * float(self.alpha))
+        return self._prox_comm(as_matrix(W, self._name()), s, LocalComm())
 
 
 @dataclass(eq=False)
@@ -154,19 +173,32 @@ class MeanRegularized(_SmoothPenalty):
         check_real(self.alpha, "alpha", self._name())
         check_real(self.beta, "beta", self._name())
 
+    @staticmethod
+    def _mean(W: FloatArray, comm: Comm) -> FloatArray:
+        """The mean task ``w_bar`` over all tasks, shape (n_features, 1)."""
+        return (comm.sum(W.sum(axis=1)) / comm.global_tasks(W.shape[1]))[:, None]
+
+    def _value_comm(self, W: FloatArray, comm: Comm) -> float:
+        centred = W - self._mean(W, comm)
+        sq = comm.sum([np.sum(centred**2), np.sum(W**2)])
+        return float(self.alpha) * float(sq[0]) + float(self.beta) * float(sq[1])
+
+    def _gradient_comm(self, W: FloatArray, comm: Comm) -> FloatArray:
+        centred = W - self._mean(W, comm)
+        return 2.0 * float(self.alpha) * centred + 2.0 * float(self.beta) * W
+
+    def _prox_comm(self, W: FloatArray, step: float, comm: Comm) -> FloatArray:
+        mean = self._mean(W, comm)
+        a, b = float(self.alpha), float(self.beta)
+        return mean / (1.0 + 2.0 * step * b) + (W - mean) / (1.0 + 2.0 * step * (a + b))
+
     def value(self, W: ArrayLike) -> float:
         """``alpha ||W - w_bar 1^T||_F^2 + beta ||W||_F^2``."""
-        Wm = as_matrix(W, self._name())
-        centred = Wm - Wm.mean(axis=1, keepdims=True)
-        return float(self.alpha) * float(np.sum(centred**2)) + float(self.beta) * float(
-            np.sum(Wm**2)
-        )
+        return self._value_comm(as_matrix(W, self._name()), LocalComm())
 
     def gradient(self, W: ArrayLike) -> FloatArray:
         """``2 alpha (W - w_bar 1^T) + 2 beta W``, shape (n_features, n_tasks)."""
-        Wm = as_matrix(W, self._name())
-        centred = Wm - Wm.mean(axis=1, keepdims=True)
-        return 2.0 * float(self.alpha) * centred + 2.0 * float(self.beta) * Wm
+        return self._gradient_comm(as_matrix(W, self._name()), LocalComm())
 
     def lipschitz(self, n_features: int, n_tasks: int) -> float:
         """``2 (alpha + beta)`` (``2 beta`` for a single task): ``P`` has eigenvalues 0, 1."""
@@ -175,10 +207,7 @@ class MeanRegularized(_SmoothPenalty):
     def prox(self, W: ArrayLike, step: float) -> FloatArray:
         """Closed form: ``mean / (1 + 2 s beta) + (W - mean) / (1 + 2 s (alpha + beta))``."""
         s = check_step(step, self._name())
-        Wm = as_matrix(W, self._name())
-        mean = Wm.mean(axis=1, keepdims=True)
-        a, b = float(self.alpha), float(self.beta)
-        return mean / (1.0 + 2.0 * s * b) + (Wm - mean) / (1.0 + 2.0 * s * (a + b))
+        return self._prox_comm(as_matrix(W, self._name()), s, LocalComm())
 
 
 @dataclass(eq=False)

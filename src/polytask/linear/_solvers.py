@@ -9,6 +9,12 @@ part then has the same gradient in both blocks and a Lipschitz constant twice as
 Cost per iteration: one product with the data (``datafit.state``). Solvers never
 recompute what is linear in ``W``: the state of the extrapolated point is the same
 combination of the last two states, and for a quadratic datafit so is its gradient.
+
+The iteration takes a communicator (:mod:`polytask.linear._comm`): every scalar that
+decides a step (the sufficient-decrease test, the restart test) is reduced through it
+in one call, and the objective it builds reduces the values and certificates. In one
+process the reductions are the identity; :mod:`polytask.linear.distributed` runs the same
+iteration in lockstep on task blocks, with ``torch.distributed`` reductions.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from polytask.linear._comm import Comm, LocalComm
 from polytask.linear._objective import (
     Objective,
     SolverResult,
@@ -149,6 +156,7 @@ class FISTA:
         penalty: Any,
         W0: FArray | None = None,
         smooth: Sequence[Any] = (),
+        comm: Comm | None = None,
     ) -> SolverResult:
         """Minimise the objective from ``W0`` (zeros by default).
 
@@ -162,6 +170,11 @@ class FISTA:
             Warm start.
         smooth : sequence of penalty objects, default=()
             Smooth penalties added to the datafit.
+        comm : communicator, optional
+            How the tasks are shared between processes (see
+            :mod:`polytask.linear._comm`); None: every task is in this process. The
+            sharded solver :class:`~polytask.linear.distributed.DistributedFISTA` passes
+            its ``torch.distributed`` one.
 
         Returns
         -------
@@ -179,17 +192,26 @@ class FISTA:
             self.required,
             {"datafit": [datafit], "penalty": [penalty], "smooth penalty": smooth},
         )
-        obj = Objective(datafit, penalty, smooth)
+        reduce = LocalComm() if comm is None else comm
+        obj = reduce.objective(datafit, penalty, smooth)
         with blas_threads(obj.d):
-            return _Run(self, obj).run(obj.start(W0))
+            return _Run(self, obj, reduce).run(obj.start(W0))
 
 
 class _Run:
-    """One FISTA run (keeps the iteration state out of the solver object)."""
+    """One FISTA run (keeps the iteration state out of the solver object).
 
-    def __init__(self, solver: FISTA, obj: Objective) -> None:
+    ``obj`` is built by ``comm.objective``: its values and certificates are global,
+    while states, gradients and ``datafit.bregman`` are this process's part, reduced
+    here together with the other per-step scalars. ``name`` is the solver named in
+    warnings.
+    """
+
+    def __init__(self, solver: FISTA, obj: Objective, comm: Comm, name: str = "FISTA") -> None:
         self.s = solver
         self.obj = obj
+        self.comm = comm
+        self.name = name
         self.quad = bool(getattr(obj.datafit, "quadratic", False))
         self.check_every = 1 if self.quad else 5
         L = obj.lipschitz()
@@ -204,13 +226,13 @@ class _Run:
         P, gap, crit = obj.certificate(V, S, g)
         if self.s.verbose:
             self.history.append((k, P, crit))
-            self.log.info("FISTA iter %d: objective %.10g, stop_crit %.3e", k, P, crit)
+            self.log.info("%s iter %d: objective %.10g, stop_crit %.3e", self.name, k, P, crit)
         return P, gap, crit
 
     def _result(self, V: FArray, k: int, P: float, gap: Any, crit: float) -> SolverResult:
         converged = crit <= self.s.tol
         if not converged:
-            warn_not_converged("FISTA", k, crit, self.s.tol)
+            warn_not_converged(self.name, k, crit, self.s.tol)
         return SolverResult(
             W=self.obj.weight(V).copy(),
             V=V,
@@ -260,15 +282,15 @@ class _Run:
                 Wz = obj.weight(z)
                 Sz = obj.state(z)
                 gz = df.gradient(Wz, Sz) if quad else None
-                if not s.backtracking or L_try >= self.L_bound:
-                    break
-                if self._sufficient_decrease(y, Wy, Sy, z, Wz, Sz, L_try):
+                test = s.backtracking and L_try < self.L_bound
+                lhs, dz2, turn = self._step_scalars(test, x, y, Wy, Sy, z, Wz, Sz)
+                if not test or lhs <= 0.5 * L_try * dz2 * (1.0 + 1e-10):
                     break
                 L_try = min(2.0 * L_try, self.L_bound)
                 since_change = -20  # wait longer before the next enlargement
             since_change += 1
             if s.restart == "gradient":
-                restart = float(np.vdot(y - z, z - x)) > 0.0
+                restart = turn > 0.0
             elif s.restart == "function":
                 phi_z = obj.smooth_value(Wz, Sz) + float(pen.value(z))
                 restart, phi_x = phi_z > phi_x, phi_z
@@ -284,19 +306,38 @@ class _Run:
                     break
         return self._result(x, k, P, gap, crit)
 
-    def _sufficient_decrease(
-        self, y: FArray, Wy: FArray, Sy: Any, z: FArray, Wz: FArray, Sz: Any, L: float
-    ) -> bool:
-        """Beck-Teboulle test ``f(z) <= f(y) + <grad f(y), z - y> + L/2 ||z - y||^2``.
+    def _step_scalars(
+        self,
+        test: bool,
+        x: FArray,
+        y: FArray,
+        Wy: FArray,
+        Sy: Any,
+        z: FArray,
+        Wz: FArray,
+        Sz: Any,
+    ) -> tuple[float, float, float]:
+        """``(lhs, ||z - y||^2, turn)`` over all tasks, in one reduction.
 
-        The datafit part is its Bregman divergence (computed without cancellation); the
-        smooth penalties' part is bounded by ``<grad S(z) - grad S(y), z - y>``, which is
-        never below their Bregman divergence.
+        With ``test``, the two sides of the Beck-Teboulle test
+        ``f(z) <= f(y) + <grad f(y), z - y> + L/2 ||z - y||^2``: ``lhs`` is the datafit's
+        Bregman divergence (computed without cancellation) plus the smooth penalties'
+        part, bounded by ``<grad S(z) - grad S(y), z - y>``, which is never below their
+        Bregman divergence; otherwise both are 0. ``turn = <y - z, z - x>`` is positive
+        when the step goes against the last one (gradient restart).
         """
         obj = self.obj
         dz = z - y
-        dW = obj.weight(dz)
-        lhs = float(obj.datafit.bregman(Wy, Sy, Wz, Sz))
-        for p in obj.smooth:
-            lhs += float(np.vdot(p.gradient(Wz) - p.gradient(Wy), dW))
-        return lhs <= 0.5 * L * float(np.vdot(dz, dz)) * (1.0 + 1e-10)
+        lhs = dz2 = turn = 0.0
+        if test:
+            dW = obj.weight(dz)
+            lhs = float(obj.datafit.bregman(Wy, Sy, Wz, Sz))
+            for p in obj.smooth:
+                lhs += float(np.vdot(p.gradient(Wz) - p.gradient(Wy), dW))
+            dz2 = float(np.vdot(dz, dz))
+        if self.s.restart == "gradient":
+            turn = float(np.vdot(dz, x - z))
+        elif not test:
+            return lhs, dz2, turn
+        lhs, dz2, turn = self.comm.totals(lhs, dz2, turn)
+        return lhs, dz2, turn
