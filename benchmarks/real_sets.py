@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _real_tables import per_task_table, summary_table
+from _real_tables import per_task_table, summary_table, unit_seconds
 from _school_common import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,12 +158,14 @@ def run_set(name: str, quick: bool, seeds: int | None, runs: Path, write: bool,
             label = ds or (setting if len(settings) > 1 else "")
             parts.append((label, sub, setting, res.metric))
     minutes = (time.monotonic() - start) / 60
+    unit_min = sum(unit_seconds(sub)["seconds"].sum() for sub in {p[1] for p in parts}) / 60
     cmd = f"python benchmarks/real_sets.py {name}" + (" --quick" if quick else "") + (
         f" --seeds {seeds}" if seeds is not None else "") + (
         f" --jobs {jobs}" if jobs != 2 else "")
     lines = [f"### {spec.title}", "",
-             f"Command: `{cmd}` (configuration `examples/{spec.config}`); this "
-             f"invocation took {minutes:.1f} min (finished units are reused).  ",
+             f"Command: `{cmd}` (configuration `examples/{spec.config}`).  Training "
+             f"time, summed over all runs: {unit_min:.1f} min (÷ jobs for the wall "
+             f"time; this invocation: {minutes:.1f} min, finished runs are reused).  ",
              f"Machine: {machine}.  ",
              f"Protocol: {spec.protocol}.  ", f"Figure to beat: {spec.figure}.", ""]
     if quick:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,12 +55,33 @@ class Setting:
 
 @dataclass(frozen=True)
 class TasksConfig:
-    """Task selection, roles, weights and metrics (names checked once data are loaded)."""
+    """Task selection, roles, weights and metrics (names checked once data are loaded).
+
+    Attributes
+    ----------
+    select : tuple of str or None
+        The tasks kept (all when None).
+    auxiliary : tuple of str
+        Tasks trained but left out of model selection and the comparison.
+    weights : dict of str to float
+        Static loss weights (1 when absent).
+    metrics : tuple of str or None
+        Metrics of every task, primary first (``tasks.metrics`` given as a list); None
+        gives each task the defaults of its kind.
+    task_metrics : dict of str to tuple of str
+        Metrics of the tasks named (``tasks.metrics`` given as a mapping), primary
+        first; the tasks not named get ``metrics`` (so the defaults of their kind).
+    """
 
     select: tuple[str, ...] | None = None
     auxiliary: tuple[str, ...] = ()
     weights: dict[str, float] = field(default_factory=dict)
     metrics: tuple[str, ...] | None = None
+    task_metrics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def metrics_of(self, task: str) -> tuple[str, ...] | None:
+        """The configured metrics of ``task`` (None: the defaults of its kind)."""
+        return self.task_metrics.get(task, self.metrics)
 
 
 SPLIT_METHODS: tuple[str, ...] = ("random", "scaffold", "kfold")
@@ -177,29 +199,70 @@ def parse_settings(value: object, allowed: tuple[str, ...]) -> tuple[Setting, ..
     return tuple(out)
 
 
-def parse_tasks(value: object) -> TasksConfig:
+def _metric_list(value: object, path: str) -> tuple[str, ...]:
+    """A non-empty list of registered metric names whose first one is a score."""
     from polytask.metrics import METRICS
 
+    metrics = c.names(value, path)
+    for i, name in enumerate(metrics):
+        c.choice(name, c.join(path, i), METRICS)
+    if not metrics:
+        raise ConfigError(f"{path}: expected at least one metric")
+    if METRICS[metrics[0]].is_count:
+        raise ConfigError(f"{path}[0]: {metrics[0]!r} is a count (summed over tasks), not a "
+                          "score; it cannot be the primary metric (model selection, Δm%): "
+                          "list a score such as roc_auc first")
+    return metrics
+
+
+def parse_tasks(value: object) -> TasksConfig:
+    """The ``tasks`` section: ``select``, ``auxiliary``, ``weights`` and ``metrics``.
+
+    ``metrics`` is either a list (every task's metrics, primary first) or a mapping
+    ``{task: [metrics]}`` (the tasks named get theirs, the others the defaults of their
+    kind).  Task names are checked against the data once they are loaded
+    (:func:`polytask._experiment_data.task_set`).
+
+    Parameters
+    ----------
+    value : object
+        The parsed YAML of the section (None when absent).
+
+    Returns
+    -------
+    TasksConfig
+
+    Raises
+    ------
+    ConfigError
+        If a key is unknown, a metric is not registered, a list is empty or its first
+        metric is a count; the message gives the key path (``tasks.metrics.chunk[0]``).
+
+    Examples
+    --------
+    >>> tc = parse_tasks({"metrics": {"chunk": ["chunk_f1_ids", "accuracy"]}})
+    >>> tc.metrics_of("chunk"), tc.metrics_of("pos") is None
+    (('chunk_f1_ids', 'accuracy'), True)
+    """
     path = "tasks"
     m = c.mapping(value, path)
     c.check_keys(m, path, ("select", "auxiliary", "weights", "metrics"))
     weights = {k: c.number(v, c.join("tasks.weights", k), low=0.0)
                for k, v in c.mapping(m.get("weights"), "tasks.weights").items()}
-    metrics = None
-    if m.get("metrics") is not None:
-        metrics = c.names(m["metrics"], "tasks.metrics")
-        for i, name in enumerate(metrics):
-            c.choice(name, c.join("tasks.metrics", i), METRICS)
-        if not metrics:
-            raise ConfigError("tasks.metrics: expected at least one metric")
-        if METRICS[metrics[0]].is_count:
-            raise ConfigError(f"tasks.metrics[0]: {metrics[0]!r} is a count (summed over "
-                              "tasks), not a score; it cannot be the primary metric (model "
-                              "selection, Δm%): list a score such as roc_auc first")
+    metrics, per_task = None, {}
+    raw = m.get("metrics")
+    if isinstance(raw, Mapping):
+        per_task = {task: _metric_list(names, c.join("tasks.metrics", task))
+                    for task, names in c.mapping(raw, "tasks.metrics").items()}
+        if not per_task:
+            raise ConfigError("tasks.metrics: expected a list of metrics or a mapping "
+                              "{task: [metrics]} naming at least one task")
+    elif raw is not None:
+        metrics = _metric_list(raw, "tasks.metrics")
     return TasksConfig(
         select=c.optional(c.names, m.get("select"), "tasks.select"),
         auxiliary=c.names(m.get("auxiliary", []), "tasks.auxiliary"),
-        weights=weights, metrics=metrics)
+        weights=weights, metrics=metrics, task_metrics=per_task)
 
 
 def parse_split(value: object) -> SplitConfig:

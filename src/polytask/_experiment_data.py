@@ -133,22 +133,39 @@ def load_setting(cfg: ExperimentConfig, setting: Setting, seed: int
     return parts[0], parts[1]
 
 
+def _check_metric_kinds(path: str, metrics: Sequence[str], task: str, kind: str) -> None:
+    """A regression task takes regression metrics; the other kinds classification ones."""
+    from polytask.metrics import METRICS
+
+    family = "regression" if kind == "regression" else "classification"
+    for i, name in enumerate(metrics):
+        if METRICS[name].kind != family:
+            raise ConfigError(f"{path}[{i}]: metric {name!r} scores {METRICS[name].kind} "
+                              f"tasks, but task {task!r} is {kind}")
+
+
 def task_set(cfg: ExperimentConfig, data: MultiTaskData) -> TaskSet:
     """The tasks of ``data`` as configured (selection, auxiliary roles, weights, metrics).
+
+    ``tasks.metrics`` gives every task the same metrics (a list) or some tasks their own
+    (a mapping; the tasks not named get the defaults of their kind).  The first metric
+    of a task is its primary one (model selection, Δm%).
 
     Raises
     ------
     ConfigError
-        If ``tasks`` names a task the data do not have.
+        If ``tasks`` names a task the data do not have (the message lists the known
+        tasks), or a metric does not suit its task's kind (e.g. ``mse`` for a binary
+        task).
     """
     names = list(data.task_names)
     tc = cfg.tasks
+    known = f"{names[:20]}{' ...' if len(names) > 20 else ''}"
     for key, listed in (("select", tc.select or ()), ("auxiliary", tc.auxiliary),
-                        ("weights", tuple(tc.weights))):
+                        ("weights", tuple(tc.weights)), ("metrics", tuple(tc.task_metrics))):
         for t in listed:
             if t not in names:
-                raise ConfigError(f"tasks.{key}: unknown task {t!r}; the data have "
-                                  f"{names[:20]}{' ...' if len(names) > 20 else ''}")
+                raise ConfigError(f"tasks.{key}: unknown task {t!r}; the data have {known}")
     chosen = list(tc.select) if tc.select is not None else names
     aux = [t for t in tc.auxiliary if t not in chosen]
     if aux:
@@ -158,10 +175,14 @@ def task_set(cfg: ExperimentConfig, data: MultiTaskData) -> TaskSet:
     kinds = data.kinds
     tasks = []
     for t in chosen:
+        metrics = tc.metrics_of(t)
+        if metrics is not None:
+            path = f"tasks.metrics.{t}" if t in tc.task_metrics else "tasks.metrics"
+            _check_metric_kinds(path, metrics, t, kinds[t])
         n_out = None
         if kinds[t] == "multiclass":
             n_out = int(np.nanmax(data.task(t)[1])) + 1
-        tasks.append(Task(t, kind=kinds[t], metrics=tc.metrics,
+        tasks.append(Task(t, kind=kinds[t], metrics=metrics,
                           role="auxiliary" if t in tc.auxiliary else "main",
                           weight=tc.weights.get(t, 1.0), n_outputs=n_out))
     return TaskSet(tasks)

@@ -210,7 +210,8 @@ def test_unknown_dataset_lists_known_names() -> None:
 
 def test_registry_entries_are_consistent() -> None:
     expected = {"school", "tox21", "yeast", "scene", "emotions", "sider", "clintox",
-                "toxcast", "census_income", "mnist", "fashion_mnist", "conll2000"}
+                "toxcast", "census_income", "mnist", "fashion_mnist", "conll2000",
+                "multi_mnist", "multi_fashion", "multi_fashion_mnist"}
     assert set(DATASETS) == expected | set(MTR_N_TARGETS)
     for name, info in DATASETS.items():
         assert info.name == name and callable(info.loader) and info.source

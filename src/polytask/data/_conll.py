@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -135,14 +135,58 @@ def read_conll(path: PathArg) -> TaggedCorpus:
     return TaggedCorpus(*columns)
 
 
+_Featurized = TypeVar("_Featurized")
+
+
+@overload
 def load_conll2000(
     path: PathArg | None = None,
     split: Literal["train", "test"] = "train",
     *,
+    featurize: None = None,
     data_home: PathArg | None = None,
     download: bool | None = None,
     timeout: float = 60.0,
-) -> TaggedCorpus:
+) -> TaggedCorpus: ...
+@overload
+def load_conll2000(
+    path: PathArg | None,
+    split: Literal["both"],
+    *,
+    featurize: None = None,
+    data_home: PathArg | None = None,
+    download: bool | None = None,
+    timeout: float = 60.0,
+) -> tuple[TaggedCorpus, TaggedCorpus]: ...
+@overload
+def load_conll2000(
+    path: PathArg | None = None,
+    *,
+    split: Literal["both"],
+    featurize: None = None,
+    data_home: PathArg | None = None,
+    download: bool | None = None,
+    timeout: float = 60.0,
+) -> tuple[TaggedCorpus, TaggedCorpus]: ...
+@overload
+def load_conll2000(
+    path: PathArg | None = None,
+    split: Literal["train", "test", "both"] = "train",
+    *,
+    featurize: Callable[..., _Featurized],
+    data_home: PathArg | None = None,
+    download: bool | None = None,
+    timeout: float = 60.0,
+) -> _Featurized: ...
+def load_conll2000(
+    path: PathArg | None = None,
+    split: Literal["train", "test", "both"] = "train",
+    *,
+    featurize: Callable[..., Any] | None = None,
+    data_home: PathArg | None = None,
+    download: bool | None = None,
+    timeout: float = 60.0,
+) -> Any:
     """Load the CoNLL-2000 chunking corpus (WSJ text, POS and chunk tags per token).
 
     Train: 8,936 sentences / 211,727 tokens (WSJ sections 15-18); test: 2,012 /
@@ -154,8 +198,14 @@ def load_conll2000(
     path : str or path-like, optional
         ``train.txt``/``test.txt`` (plain or ``.gz``) or their folder. Default:
         ``<data_home>/conll2000/``.
-    split : {"train", "test"}, default="train"
-        Which published split to read.
+    split : {"train", "test", "both"}, default="train"
+        Which published split to read; ``"both"`` reads ``(train, test)``.
+    featurize : callable, optional
+        Turns the corpora into model inputs, e.g. the ``conll_window`` featuriser
+        (:func:`polytask.data.conll_windows` returning ``(train_data, test_data)``):
+        called as ``featurize(train)`` for ``split="train"`` and ``featurize(train,
+        test)`` for ``split="both"``, and its result returned.  The vocabulary and tag
+        sets come from the training part, so ``split="test"`` cannot be featurised.
     data_home : str or path-like, optional
         Data home (see :func:`get_data_home`); used when ``path`` is None.
     download : bool or None, default=None
@@ -165,12 +215,17 @@ def load_conll2000(
 
     Returns
     -------
-    TaggedCorpus
+    TaggedCorpus, or tuple of TaggedCorpus, or what ``featurize`` returns
+        One corpus; ``(train, test)`` for ``split="both"``; ``featurize``'s result
+        when given.
 
     Raises
     ------
     ValueError
-        If ``split`` is unknown or the file is not in the CoNLL-2000 format.
+        If ``split`` is unknown, ``split="test"`` comes with a featuriser, or the file
+        is not in the CoNLL-2000 format.
+    TypeError
+        If ``featurize`` is not callable.
     FileNotFoundError
         If the file is absent and cannot be downloaded.
     DatasetDownloadError
@@ -189,15 +244,35 @@ def load_conll2000(
     ...     corpus = load_conll2000(tmp, split="test")
     >>> corpus.pos
     [['UH', '.']]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for part in ("train", "test"):
+    ...         _ = (pathlib.Path(tmp) / f"{part}.txt").write_text("Hi UH B-INTJ\\n")
+    ...     sizes = load_conll2000(tmp, split="both",
+    ...                            featurize=lambda tr, te: (tr.n_tokens, te.n_tokens))
+    >>> sizes
+    (1, 1)
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    (file,) = dataset_paths("conll2000", [f"{split}.txt"], path, data_home, download, timeout)
+    if split not in ("train", "test", "both"):
+        raise ValueError(f"split must be 'train' or 'test' (or 'both' for the pair), got "
+                         f"{split!r}")
+    if featurize is not None and not callable(featurize):
+        raise TypeError(f"featurize must be callable (e.g. a featuriser of tagged sentences), "
+                        f"got {type(featurize).__name__}")
+    if featurize is not None and split == "test":
+        raise ValueError("split='test' cannot be featurised on its own: the vocabulary and tag "
+                         "sets come from the training part; use split='both' (featurize(train, "
+                         "test)) or split='train'")
+    parts = ("train", "test") if split == "both" else (split,)
+    files = dataset_paths("conll2000", [f"{p}.txt" for p in parts], path, data_home, download,
+                          timeout)
     try:
-        return read_conll(file)
+        corpora = [read_conll(file) for file in files]
     except ValueError as err:
         source = PUBLISHED["conll2000"].source
         raise ValueError(f"{err}; the set can be obtained from {source}") from err
+    if featurize is not None:
+        return featurize(*corpora)
+    return (corpora[0], corpora[1]) if split == "both" else corpora[0]
 
 
 def build_vocab(

@@ -23,21 +23,22 @@ configuration can state it (``max_vocab: 20000`` → ``n_ids: 20007``).
 Chunk tags are coded by their structure, so that ids decode to tags without a table:
 ``O`` is 0, ``B-X`` is ``2k + 1`` and ``I-X`` is ``2k + 2`` where ``k`` is the index of
 chunk type ``X`` in :attr:`ConllWindowInfo.chunk_types`.  :func:`chunk_f1_ids` scores
-such ids with the chunk-level F1 of ``conlleval``.
+such ids with the chunk-level F1 of ``conlleval`` (both live in :mod:`polytask.metrics`
+and are re-exported here).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from polytask.data._conll import TaggedCorpus, build_vocab, encode
 from polytask.data._containers import MultiTaskData
+from polytask.metrics._sequence import chunk_f1_ids, decode_chunk_ids
 
 PAD_ID = 0
 UNK_ID = 1
@@ -326,105 +327,6 @@ def conll_windows(
         test_lengths=() if test is None else tuple(len(s) for s in test.sentences),
         n_unseen=unseen)
     return train_data, test_data, info
-
-
-def decode_chunk_ids(ids: ArrayLike, types: Sequence[str] | None = None) -> list[str]:
-    """Chunk tags of structurally coded ids: ``0 → O``, ``2k+1 → B-X``, ``2k+2 → I-X``.
-
-    Parameters
-    ----------
-    ids : array-like of int of shape (n_tokens,)
-        Non-negative class ids (integers, possibly stored as floats).
-    types : sequence of str or None, default=None
-        Chunk type names by index ``k`` (:attr:`ConllWindowInfo.chunk_types`); None
-        names type ``k`` ``"T<k>"``, which is enough to score chunks.
-
-    Returns
-    -------
-    list of str
-
-    Raises
-    ------
-    ValueError
-        If an id is negative, not an integer, or names a type beyond ``types``.
-
-    Examples
-    --------
-    >>> decode_chunk_ids([0, 1, 2, 3], ["NP", "VP"])
-    ['O', 'B-NP', 'I-NP', 'B-VP']
-    """
-    arr = np.asarray(ids, dtype=float).reshape(-1)
-    if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr < 0)
-                     or np.any(arr != np.floor(arr))):
-        raise ValueError("ids must be non-negative integers (structural chunk ids), got "
-                         f"{arr[~(np.isfinite(arr) & (arr >= 0) & (arr == np.floor(arr)))][:3]}")
-    out = []
-    for value in arr.astype(np.int64).tolist():
-        if value == 0:
-            out.append("O")
-            continue
-        k, inside = divmod(value - 1, 2)
-        if types is not None and k >= len(types):
-            raise ValueError(f"ids: id {value} names chunk type {k} but types has "
-                             f"{len(types)} entries")
-        name = types[k] if types is not None else f"T{k}"
-        out.append(f"{'I' if inside else 'B'}-{name}")
-    return out
-
-
-def chunk_f1_ids(y_true: ArrayLike, y_pred: ArrayLike,
-                 lengths: Sequence[int] | None = None) -> float:
-    """Chunk-level F1 (``conlleval``) of structurally coded chunk ids.
-
-    Decodes both id sequences with :func:`decode_chunk_ids` and scores them with
-    :func:`polytask.metrics.chunk_f1`.  With ``lengths`` (``info.test_lengths``) the
-    tokens are cut into sentences, exactly as ``conlleval`` does.  Without it the
-    tokens are scored as one sequence, which gives the same value when the true tags
-    are IOB2 (every true chunk starts with ``B-``, as in CoNLL-2000) unless a predicted
-    ``I-X`` opens a sentence right after a predicted ``X`` chunk closed the previous
-    one (the flat reading then merges the two predicted chunks).  The rows must be in
-    corpus order, with no token dropped.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of int of shape (n_tokens,)
-        True and predicted chunk ids.
-    lengths : sequence of int or None, default=None
-        Tokens per sentence, summing to ``n_tokens``.
-
-    Returns
-    -------
-    float
-        In ``[0, 1]``, higher is better.
-
-    Raises
-    ------
-    ValueError
-        If the arrays differ in length, hold invalid ids, or ``lengths`` does not sum
-        to their length.
-
-    Examples
-    --------
-    >>> chunk_f1_ids([1, 2, 0, 3], [1, 2, 0, 3])
-    1.0
-    >>> round(chunk_f1_ids([1, 2, 0, 3], [1, 1, 0, 3]), 4)  # NP split in two
-    0.4
-    """
-    from polytask.metrics import chunk_f1  # scoring lives in metrics; imported on use
-
-    true = decode_chunk_ids(y_true)
-    pred = decode_chunk_ids(y_pred)
-    if len(true) != len(pred):
-        raise ValueError(f"y_true and y_pred must have the same length, got {len(true)} and "
-                         f"{len(pred)}")
-    if lengths is None:
-        return chunk_f1([true], [pred])
-    sizes = [_check_int(n, "lengths[i]", 1) for n in lengths]
-    if sum(sizes) != len(true):
-        raise ValueError(f"lengths must sum to the number of tokens {len(true)}, got "
-                         f"{sum(sizes)}")
-    spans = list(itertools.pairwise(np.cumsum([0, *sizes]).tolist()))
-    return chunk_f1([true[a:b] for a, b in spans], [pred[a:b] for a, b in spans])
 
 
 __all__ = [

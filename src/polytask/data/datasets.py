@@ -26,6 +26,11 @@ from polytask.data._moleculenet import CLINTOX_TASKS, load_clintox, load_sider, 
 from polytask.data._molecules import MoleculeTasks, load_molecule_csv
 from polytask.data._mtr import load_mtr
 from polytask.data._mulan import load_mulan
+from polytask.data._multi_item_sets import (
+    load_multi_fashion,
+    load_multi_fashion_mnist,
+    load_multi_mnist,
+)
 
 PathArg = str | os.PathLike[str]
 
@@ -52,6 +57,9 @@ class DatasetInfo:
         Where the data come from and can be obtained, for humans.
     loader : callable
         Function loading the dataset; accepts ``data_home`` and ``download``.
+    sources : tuple of str, default=()
+        For a set built from other registered sets (the two-item image composites):
+        their names, whose folders hold ``files``; empty for a set with its own folder.
 
     Examples
     --------
@@ -68,6 +76,7 @@ class DatasetInfo:
     files: tuple[RemoteFile, ...]
     source: str
     loader: Callable[..., Any]
+    sources: tuple[str, ...] = ()
 
 
 def _info(
@@ -83,6 +92,14 @@ def _info(
     return DatasetInfo(
         name, n_tasks, n_samples, kind, description, published.files, published.source, loader
     )
+
+
+def _composite(name: str, sources: tuple[str, ...], n_samples: int, description: str,
+               loader: Callable[..., Any]) -> DatasetInfo:
+    files = tuple(f for src in sources for f in PUBLISHED[src].files)
+    source = f"composites built by polytask from {' and '.join(sources)} (see their rows)"
+    return DatasetInfo(name, 2, n_samples, "multiclass", description, files, source, loader,
+                       sources)
 
 
 _MTR_INFO = {
@@ -192,6 +209,18 @@ DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
             description="Fashion-MNIST 60k/10k for MultiFashion (left/right item)",
             loader=load_fashion_mnist,
         ),
+        "multi_mnist": _composite(
+            "multi_mnist", ("mnist",), 10000,
+            "MultiMNIST: left and right digit of 10,000 composites of MNIST test digits",
+            load_multi_mnist),
+        "multi_fashion": _composite(
+            "multi_fashion", ("fashion_mnist",), 70000,
+            "MultiFashion: left and right item, composites of Fashion-MNIST 60k/10k",
+            load_multi_fashion),
+        "multi_fashion_mnist": _composite(
+            "multi_fashion_mnist", ("mnist", "fashion_mnist"), 10000,
+            "Multi-(Fashion+MNIST): an MNIST digit left, a Fashion-MNIST item right",
+            load_multi_fashion_mnist),
         "conll2000": _info(
             "conll2000",
             n_tasks=2,
@@ -235,7 +264,8 @@ def list_datasets(data_home: PathArg | None = None) -> list[dict[str, Any]]:
     list of dict
         One row per dataset with keys ``name``, ``tasks``, ``samples``, ``kind``,
         ``found`` (all files present, plain or ``.gz``), ``path`` (the dataset's
-        folder, a :class:`pathlib.Path`) and ``source``.
+        folder, a :class:`pathlib.Path`; for a set built from others, the folder of
+        the first of its :attr:`DatasetInfo.sources`) and ``source``.
 
     Examples
     --------
@@ -248,8 +278,10 @@ def list_datasets(data_home: PathArg | None = None) -> list[dict[str, Any]]:
     home = get_data_home(data_home)
     rows = []
     for info in DATASETS.values():
-        folder = dataset_folder(info.name, home)
-        found = all(local_copy(folder, f.filename) is not None for f in info.files)
+        homes = [(src, PUBLISHED[src].files) for src in info.sources] or [(info.name, info.files)]
+        folder = dataset_folder(homes[0][0], home)
+        found = all(local_copy(dataset_folder(src, home), f.filename) is not None
+                    for src, files in homes for f in files)
         rows.append(
             {
                 "name": info.name,
@@ -339,8 +371,11 @@ def download_dataset(
     ...
     ValueError: unknown dataset 'no-such-set'; known datasets: [...]
     """
-    names = [f.filename for f in _known(name).files]
-    return dataset_paths(name, names, None, data_home, True if force else None, timeout)
+    info = _known(name)
+    mode = True if force else None
+    return [path for src in info.sources or (name,)
+            for path in dataset_paths(src, [f.filename for f in PUBLISHED[src].files], None,
+                                      data_home, mode, timeout)]
 
 
 __all__ = [
@@ -367,6 +402,9 @@ __all__ = [
     "load_molecule_csv",
     "load_mtr",
     "load_mulan",
+    "load_multi_fashion",
+    "load_multi_fashion_mnist",
+    "load_multi_mnist",
     "load_school",
     "load_sider",
     "load_tox21",

@@ -17,7 +17,8 @@ on its input (ROC-AUC with one class present, a normalised error of a constant t
 - Confusion counts of binary labels, to be summed over tasks (set-level micro-F1,
   Hamming loss): :func:`n_tp`, :func:`n_fp`, :func:`n_fn`.
 - Sequence labelling: :func:`chunk_f1` (conlleval's chunk-level F1), :func:`chunk_scores`,
-  :func:`chunk_spans`.
+  :func:`chunk_spans`; on integer-coded chunk tags (``O`` = 0, ``B-X`` = 2k+1,
+  ``I-X`` = 2k+2): :func:`chunk_f1_ids`, :func:`chunk_scores_ids`, :func:`decode_chunk_ids`.
 - MTL versus STL: :func:`delta_m` and :func:`relative_gain`.
 - Registry: :data:`METRICS`, :class:`MetricSpec`, :func:`get_metric`,
   :data:`DEFAULT_METRICS` (per task kind).
@@ -51,7 +52,15 @@ from polytask.metrics._regression import (
     rmse,
     rrmse,
 )
-from polytask.metrics._sequence import ChunkScores, chunk_f1, chunk_scores, chunk_spans
+from polytask.metrics._sequence import (
+    ChunkScores,
+    chunk_f1,
+    chunk_f1_ids,
+    chunk_scores,
+    chunk_scores_ids,
+    chunk_spans,
+    decode_chunk_ids,
+)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -63,8 +72,11 @@ __all__ = [
     "amse",
     "average_precision",
     "chunk_f1",
+    "chunk_f1_ids",
     "chunk_scores",
+    "chunk_scores_ids",
     "chunk_spans",
+    "decode_chunk_ids",
     "delta_m",
     "explained_variance",
     "explained_variance_mse",

@@ -29,6 +29,7 @@ from polytask.metrics._regression import (
     rmse,
     rrmse,
 )
+from polytask.metrics._sequence import chunk_f1_ids
 
 MetricFn = Callable[[ArrayLike, ArrayLike], float]
 """A metric: ``fn(y_true, y_pred) -> float``."""
@@ -99,6 +100,9 @@ def _build_registry() -> Mapping[str, MetricSpec]:
         MetricSpec("n_tp", n_tp, True, "classification", "label", is_count=True),
         MetricSpec("n_fp", n_fp, False, "classification", "label", is_count=True),
         MetricSpec("n_fn", n_fn, False, "classification", "label", is_count=True),
+        # conlleval's chunk F1 of class ids coded O = 0, B-X = 2k+1, I-X = 2k+2, rows in
+        # corpus order (polytask.data.conll_windows); chunk_f1 itself takes string tags
+        MetricSpec("chunk_f1_ids", chunk_f1_ids, True, "classification", "label"),
     ]
     return MappingProxyType({spec.name: spec for spec in specs})
 
