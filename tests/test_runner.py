@@ -394,3 +394,12 @@ def test_shards_partition_the_units_and_jobs_reproduce_one_process(finished: Pat
         run_experiment(cfg, tmp_path / "bad", jobs=0)
     with pytest.raises(ValueError, match="shard must be"):
         run_experiment(cfg, tmp_path / "bad", shard=(3, 3))
+
+
+def test_unit_keys_ignore_fields_left_at_their_defaults() -> None:
+    base = parse_config(_raw())
+    spec = _runner.data_spec(base, base.settings[0])
+    assert "task_metrics" not in spec["tasks"]  # keys of runs made before the field existed
+    per_task = parse_config(_raw(tasks={"metrics": {"task_0": ["mae"]}}))
+    spec2 = _runner.data_spec(per_task, per_task.settings[0])
+    assert spec2["tasks"]["task_metrics"] == {"task_0": ("mae",)}

@@ -117,10 +117,25 @@ def prepare_log_dir(path: Path, key: str) -> Path:
     return path
 
 
+def _without_defaults(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """``asdict(obj)`` without the named fields left at their defaults.
+
+    Fields added to a section after runs were made are listed here, so that the keys of
+    units that do not use them stay what they were (finished runs are reused).
+    """
+    out = dataclasses.asdict(obj)
+    defaults = type(obj)()
+    for name in fields:
+        if getattr(obj, name) == getattr(defaults, name):
+            out.pop(name, None)
+    return out
+
+
 def data_spec(cfg: ExperimentConfig, setting: Setting) -> dict[str, Any]:
     """What a unit's data depend on (for its key)."""
     return {"dataset": dataclasses.asdict(cfg.dataset), "setting": setting.params,
-            "tasks": dataclasses.asdict(cfg.tasks), "split": dataclasses.asdict(cfg.split)}
+            "tasks": _without_defaults(cfg.tasks, ("task_metrics",)),
+            "split": dataclasses.asdict(cfg.split)}
 
 
 def model_spec(model: ModelConfig) -> dict[str, Any]:
