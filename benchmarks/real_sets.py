@@ -95,6 +95,10 @@ SETS: dict[str, SetSpec] = {
     "multi_fashion": SetSpec(
         "Multi-Fashion (left / right item)", "multi_fashion.yaml",
         "as Multi-MNIST, from Fashion-MNIST", "STL vs MTL in the same run"),
+    "multi_fashion_mnist": SetSpec(
+        "Multi-(Fashion+MNIST) (left digit / right item)", "multi_fashion_mnist.yaml",
+        "as Multi-MNIST, a digit and a Fashion-MNIST item per image",
+        "STL vs MTL in the same run"),
     "mtr": SetSpec("Multi-target regression (Mulan), 14 sets", "mtr.yaml",
                    "10-fold CV (one fold per seed), relative RMSE per target, averaged "
                    "over targets (aRRMSE, lower is better)",

@@ -403,3 +403,15 @@ def test_unit_keys_ignore_fields_left_at_their_defaults() -> None:
     per_task = parse_config(_raw(tasks={"metrics": {"task_0": ["mae"]}}))
     spec2 = _runner.data_spec(per_task, per_task.settings[0])
     assert spec2["tasks"]["task_metrics"] == {"task_0": ("mae",)}
+
+
+def test_a_unit_named_after_a_large_group_of_tasks_is_stored(tmp_path: Path) -> None:
+    from polytask._units import Unit, UnitStore
+
+    group = "+".join(f"school_{i:03d}" for i in range(59))  # a relate group on School
+    store = UnitStore(tmp_path / "units")
+    unit = Unit(("relate", "default", "train", group), 0, "k" * 64, "a long group")
+    store.save(unit, {"rows": [], "value": 1})
+    assert store.load(unit)["value"] == 1
+    other = Unit(("relate", "default", "train", group + "+school_059"), 0, "j" * 64, "x")
+    assert store.load(other) is None

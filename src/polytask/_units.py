@@ -35,18 +35,30 @@ def unit_key(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+MAX_SLUG = 80
+"""Longest slug: file systems limit a name to 255 bytes, and units nest several."""
+
+
 def slug(text: str) -> str:
     """A file-name-safe version of ``text``; a short hash keeps distinct texts distinct.
+
+    Texts longer than :data:`MAX_SLUG` keep their first characters and a longer hash.
 
     Examples
     --------
     >>> slug("mmoe-upgrad"), slug("STL ridge")[:10], slug("STL ridge") != slug("STL_ridge")
     ('mmoe-upgrad', 'STL_ridge-', True)
+    >>> long = "_".join(f"school_{i:03d}" for i in range(60))
+    >>> len(slug(long)), slug(long) != slug(long + "_school_060")
+    (80, True)
     """
     clean = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unit"
-    if clean == text:
+    if clean == text and len(clean) <= MAX_SLUG:
         return clean
-    return f"{clean}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:6]}"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if len(clean) > MAX_SLUG:  # e.g. a group of 59 tasks: keep a readable head, then a hash
+        return f"{clean[:MAX_SLUG - 17]}-{digest[:16]}"
+    return f"{clean}-{digest[:6]}"
 
 
 def write_atomic(path: Path, text: str) -> None:
