@@ -139,3 +139,27 @@ def test_user_errors_in_process(args: tuple[str, ...], text: str | None, match: 
         Path(argv[1]).write_text(text)
     code = main([*argv, "--run-dir", str(tmp_path / "run"), "--no-progress"])
     _one_line_error(code, capsys.readouterr().err, match)
+
+
+def test_a_failed_download_is_one_line_and_writes_no_results(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from polytask.data import _download
+    from polytask.data._download import DatasetDownloadError
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise DatasetDownloadError("could not download clintox.csv: offline; place it by "
+                                   "hand at <data_home>/clintox/clintox.csv")
+
+    monkeypatch.setattr(_download, "fetch_file", offline)
+    monkeypatch.setenv("POLYTASK_DATA", str(tmp_path / "empty"))
+    config = tmp_path / "c.yaml"
+    config.write_text("""
+dataset: {name: clintox}
+models: [{name: STL logistic, type: linear, model: ridge, fit: per_task}]
+""")
+    code = main(["bench", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("polytask bench: error: could not download clintox.csv")
+    assert not (tmp_path / "run" / "results.csv").exists()

@@ -223,9 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from polytask.data._download import DatasetDownloadError
+
     try:
         return commands[args.command](args)
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, DatasetDownloadError) as err:
         sys.stderr.write(f"polytask {args.command}: error: {err}\n")
         return 2
 
