@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _real_tables import per_task_table, summary_table, unit_seconds
+from _school_common import machine_line as school_machine_line
 from _school_common import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,14 +114,12 @@ SETS: dict[str, SetSpec] = {
 
 
 def machine_line(jobs: int) -> str:
-    """Machine, torch version and load average (the tables are measured, not quoted)."""
+    """The shared machine facts plus torch's version and the training processes."""
     import torch
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.machine()}, {os.cpu_count()} CPU(s), Python "
-            f"{platform.python_version()}, torch {torch.__version__}, {jobs} training "
-            f"process(es) of {max(1, torch.get_num_threads() // jobs)} thread(s), load "
-            f"average at the start {load:.1f}")
+    threads = max(1, torch.get_num_threads() // jobs)
+    return (f"{school_machine_line()}; torch {torch.__version__}, {jobs} training "
+            f"process(es) of {threads} thread(s)")
 
 
 def _config(spec: SetSpec, dataset: str | None, quick: bool, seeds: int | None):
