@@ -164,4 +164,29 @@ def per_task_table(run_dir: Path, setting: str, primary: str, max_tasks: int = 1
     return "\n".join(lines)
 
 
-__all__ = ["per_task_table", "set_level", "summary_table", "unit_seconds"]
+
+
+def undefined_note(run_dir: Path, setting: str, metric: str) -> str:
+    """A sentence on the test scores left out because ``metric`` is undefined there.
+
+    The runner leaves out a task's score on a seed whose test part holds one class
+    (MoleculeNet's convention) and lists it in ``undefined.csv``; means over tasks and
+    Δm% of that seed use the tasks that remain.  Empty when nothing was left out.
+    """
+    path = run_dir / "undefined.csv"
+    if not path.exists():
+        return ""
+    und = pd.read_csv(path)
+    und = und[(und["setting"] == setting) & (und["metric"] == metric)]
+    if und.empty:
+        return ""
+    pairs = und[["task", "seed"]].drop_duplicates()
+    per_task = pairs.groupby("task", sort=True)["seed"].apply(
+        lambda s: ", ".join(str(int(v)) for v in sorted(s)))
+    listed = "; ".join(f"{t} (seed {seeds})" for t, seeds in per_task.items())
+    return (f"{len(pairs)} (task, seed) test score(s) left out, {metric} undefined because "
+            f"the test part holds one class (MoleculeNet's convention; means and Δm% of "
+            f"those seeds use the other tasks): {listed}.")
+
+
+__all__ = ["per_task_table", "set_level", "summary_table", "undefined_note", "unit_seconds"]

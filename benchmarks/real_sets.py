@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _real_tables import per_task_table, summary_table, unit_seconds
+from _real_tables import per_task_table, summary_table, undefined_note, unit_seconds
 from _school_common import machine_line as school_machine_line
 from _school_common import write_section
 
@@ -177,6 +177,9 @@ def run_set(name: str, quick: bool, seeds: int | None, runs: Path, write: bool,
         if label:
             lines += [f"#### {label}", ""]
         lines += [summary_table(sub, setting, metric), ""]
+        note = undefined_note(sub, setting, metric)
+        if note:
+            lines += [note, ""]
         lines += [f"Per task ({metric}, mean over seeds; ▼ = negative transfer: worse than "
                   "the baseline in a paired test over seeds at level 0.05 and by at least "
                   "1 % of its score):", "", per_task_table(sub, setting, metric), ""]

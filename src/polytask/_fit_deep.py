@@ -110,14 +110,15 @@ def fit_deep_unit(spec: DeepModelConfig, split: SplitData, seed: int, log_dir: P
         for task in main:
             one = TaskSet([task])
             rows += _rows(trainer.evaluate(result.models[task.name], one,
-                                           split.test.subset([task.name])))
+                                           split.test.subset([task.name]),
+                                           undefined="skip"))
         logs = [] if log_dir is None else [str(log_dir / f"stl-{t}") for t in main.names]
         best = {t: h.best_epoch for t, h in result.histories.items()}
         return rows, {"best_epoch": best, "logs": logs}
     method = reg.methods()[spec.method].build(tasks.names, spec.method_params, seed)
     model = build_model(spec, tasks, split.n_features, seed)
     history = trainer.fit(model, tasks, method, opt, split.train, split.val)
-    rows = _rows(trainer.evaluate(model, tasks, split.test))
+    rows = _rows(trainer.evaluate(model, tasks, split.test, undefined="skip"))
     logs = [] if log_dir is None else [str(log_dir)]
     return rows, {"best_epoch": {"all": history.best_epoch}, "logs": logs}
 

@@ -85,7 +85,7 @@ def _scores(est: Any, X: Any, task: Any = None) -> np.ndarray:
 
 def _rows(task: Task, y_true: Any, scores: Any) -> list[Row]:
     return [{"task": task.name, "metric": k, "value": v}
-            for k, v in task.evaluate(y_true, scores).items()]
+            for k, v in task.evaluate(y_true, scores, undefined="skip").items()]
 
 
 def _one_kind(tasks: list[Task], spec: LinearModelConfig) -> Any:

@@ -14,6 +14,9 @@ stopped and a finished one is not redone.  The run directory then holds::
     per_task.csv       mean ± std per task and method, gain over the baseline (%)
     delta_m.csv        Δm% per method (mean ± std over seeds) against its baseline
     negative_transfer.csv   per task: is the method reliably worse than its baseline?
+    undefined.csv      main-task scores left out: the metric is undefined on that seed's
+                       test labels (e.g. ROC-AUC of a part holding one class); the
+                       means, Δm% and tests above use the tasks that remain
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from polytask._experiment_data import SplitData, load_setting, split_setting
 from polytask._units import Unit, UnitStore, slug, unit_key, write_atomic
 from polytask.experiment import tidy_frame
 
-_RESULT_FILES = ("results.csv", "per_task.csv", "delta_m.csv", "negative_transfer.csv")
+_RESULT_FILES = ("results.csv", "per_task.csv", "delta_m.csv", "negative_transfer.csv",
+                 "undefined.csv")
+UNDEFINED_COLUMNS = ("setting", "method", "seed", "task", "metric")
 
 
 class UnitError(ValueError):
@@ -197,7 +202,27 @@ def train_unit(model: ModelConfig, split: SplitData, seed: int, log_dir: Path | 
     logs = [os.path.relpath(p, run_dir) for p in info.pop("logs", [])]
     return {"rows": rows, "info": info, "logs": logs,
             "primary": {t.name: t.primary_metric for t in split.tasks},
-            "main": [t.name for t in split.tasks if t.is_main]}
+            "main": [t.name for t in split.tasks if t.is_main],
+            "undefined": undefined_metrics(split.tasks, rows)}
+
+
+def undefined_metrics(tasks: Any, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Main-task metrics that ``rows`` lack: undefined on that task's test labels.
+
+    A rare task's test part may hold one class, where ROC-AUC is undefined; the unit
+    leaves such a score out (``Task.evaluate(..., undefined="skip")``) and records it
+    here, so tables can report how many (task, seed) scores their means exclude.
+
+    Examples
+    --------
+    >>> from polytask.tasks import Task, TaskSet
+    >>> ts = TaskSet([Task("a", kind="binary", metrics=["roc_auc", "accuracy"])])
+    >>> undefined_metrics(ts, [{"task": "a", "metric": "accuracy", "value": 1.0}])
+    [{'task': 'a', 'metric': 'roc_auc'}]
+    """
+    have = {(r["task"], r["metric"]) for r in rows}
+    return [{"task": t.name, "metric": m} for t in tasks if t.is_main
+            for m in t.metric_names if (t.name, m) not in have]
 
 
 @dataclass(frozen=True)
@@ -403,6 +428,9 @@ def _finish(cfg: ExperimentConfig, out: Path, records: list[dict[str, Any]],
     per_task.to_csv(out / "per_task.csv", index=False)
     delta.to_csv(out / "delta_m.csv", index=False)
     negative.to_csv(out / "negative_transfer.csv", index=False)
+    pd.DataFrame([{"setting": r["setting"], "method": r["method"], "seed": r["seed"], **u}
+                  for r in records for u in r.get("undefined", [])],
+                 columns=list(UNDEFINED_COLUMNS)).to_csv(out / "undefined.csv", index=False)
     status = {
         "name": cfg.name, "quick": cfg.quick, "complete": not (loop.stopped or partial),
         "metric": metric, "seeds": list(cfg.seeds),
@@ -420,4 +448,5 @@ def _finish(cfg: ExperimentConfig, out: Path, records: list[dict[str, Any]],
                             n_reused=loop.n_reused)
 
 
-__all__ = ["ExperimentResult", "UnitError", "UnitLoop", "run_experiment"]
+__all__ = ["ExperimentResult", "UnitError", "UnitLoop", "run_experiment",
+           "undefined_metrics"]

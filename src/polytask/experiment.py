@@ -93,7 +93,9 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
     """Compare every method with ``baseline`` on ``metric``, per task and as Δm%.
 
     Δm% is computed per setting and seed against the baseline of the same seed
-    (identical split), then averaged over seeds (Maninis et al., CVPR 2019).
+    (identical split), then averaged over seeds (Maninis et al., CVPR 2019).  A seed's
+    Δm% is over the tasks that both methods scored: a task whose metric is undefined on
+    that seed's test labels (it has no row) is left out of that seed only.
 
     Parameters
     ----------
@@ -147,7 +149,15 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
                     & (sub["seed"] == seed)]
             mtl = dict(zip(g["task"], g["value"], strict=True))
             stl = dict(zip(b["task"], b["value"], strict=True))
-            per_seed.append(delta_m(mtl, stl, higher))
+            # a task scored by one side only (its metric undefined on this seed's test
+            # labels for the other) is left out of this seed's Δm
+            common = [t for t in stl if t in mtl]
+            if not common:
+                continue
+            per_seed.append(delta_m({t: mtl[t] for t in common},
+                                    {t: stl[t] for t in common}, higher))
+        if not per_seed:
+            continue
         rows.append({"setting": setting, "method": method,
                      "delta_m": float(np.mean(per_seed)),
                      "delta_m_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1

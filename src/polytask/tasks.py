@@ -12,9 +12,10 @@ torch-free; only :meth:`TaskSet.losses` needs it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -23,8 +24,8 @@ from polytask._typing import TASK_KINDS, TaskKind, TaskRole
 if TYPE_CHECKING:
     from torch import Tensor
 
-# Metrics that are computed on scores (probabilities) rather than hard labels.
-_SCORE_METRICS = frozenset({"roc_auc", "average_precision", "log_loss"})
+UndefinedPolicy = Literal["raise", "skip"]
+"""What :meth:`Task.evaluate` does with a metric undefined on the labels it is given."""
 
 
 def _default_metric_names(kind: TaskKind) -> tuple[str, ...]:
@@ -164,8 +165,14 @@ class Task:
         }
         return defaults[self.kind]
 
-    def evaluate(self, y_true: Any, y_pred: Any) -> dict[str, float]:
+    def evaluate(self, y_true: Any, y_pred: Any, *,
+                 undefined: UndefinedPolicy = "raise") -> dict[str, float]:
         """Score predictions of this task with each of its metrics.
+
+        Each metric receives what its registry entry asks for
+        (:attr:`MetricSpec.prediction <polytask.metrics.MetricSpec>`): hard labels for
+        label metrics, and real scores (probabilities for binary and multilabel tasks)
+        otherwise.
 
         Parameters
         ----------
@@ -175,11 +182,25 @@ class Task:
         y_pred : array-like
             Raw model outputs: values (regression), logits (binary, multilabel), or
             class logits (n_samples, n_classes) for multiclass.
+        undefined : {"raise", "skip"}, default "raise"
+            What to do with a metric that is undefined on these labels (ROC-AUC when
+            they hold one class, explained variance of a constant target): raise
+            :class:`~polytask.metrics.UndefinedMetricError`, or leave the metric out
+            of the result and warn with :class:`~polytask.metrics.UndefinedMetricWarning`
+            (naming the task). "skip" is MoleculeNet's convention for a rare task whose
+            small validation or test part holds one class; malformed input still raises.
 
         Returns
         -------
         dict of str to float
-            ``{metric name: value}``.
+            ``{metric name: value}``; with ``undefined="skip"``, without the metrics
+            that are undefined.
+
+        Raises
+        ------
+        ValueError
+            If the predictions do not match the targets, no label is observed, or a
+            metric is undefined and ``undefined="raise"`` (the message names the task).
 
         Examples
         --------
@@ -187,8 +208,11 @@ class Task:
         >>> t.evaluate([1.0, 2.0, float("nan")], [1.0, 4.0, 0.0])
         {'mse': 2.0}
         """
-        from polytask.metrics import get_metric
+        from polytask.metrics import UndefinedMetricError, UndefinedMetricWarning, get_metric
 
+        if undefined not in ("raise", "skip"):
+            raise ValueError(f"Task {self.name!r}: undefined must be 'raise' or 'skip'; "
+                             f"got {undefined!r}")
         yt = np.asarray(y_true, dtype=float)
         yp = np.asarray(y_pred, dtype=float)
         if self.kind == "multiclass":
@@ -223,9 +247,15 @@ class Task:
             raise ValueError(f"Task {self.name!r}: no observed labels to evaluate.")
         out: dict[str, float] = {}
         for name in self._metric_names:
-            fn = get_metric(name).fn
-            pred = scores if (name in _SCORE_METRICS or self.kind == "regression") else labels
-            out[name] = float(fn(yt, pred))
+            spec = get_metric(name)
+            pred = labels if spec.prediction == "label" else scores
+            try:
+                out[name] = float(spec.fn(yt, pred))
+            except UndefinedMetricError as exc:
+                if undefined == "raise":
+                    raise UndefinedMetricError(f"Task {self.name!r}: {exc}") from exc
+                warnings.warn(f"Task {self.name!r}: {name} left out: {exc}",
+                              UndefinedMetricWarning, stacklevel=2)
         return out
 
 

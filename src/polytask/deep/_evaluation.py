@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from polytask.tasks import TaskSet
+from polytask.tasks import TaskSet, UndefinedPolicy
 
 from ._batches import eval_batches
 from ._setup import move
@@ -18,13 +18,15 @@ from ._setup import move
 @torch.no_grad()
 def evaluate_model(
     model: nn.Module, tasks: TaskSet, data: Any, *, batch_size: int, device: torch.device,
-    what: str = "data",
+    what: str = "data", undefined: UndefinedPolicy = "raise",
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Metrics and mean loss of every task that has labels in ``data``.
 
     The model runs in eval mode without gradients; every example is seen once.
     Predictions are gathered per task and scored by :meth:`Task.evaluate
-    <polytask.tasks.Task.evaluate>`, which drops missing labels.
+    <polytask.tasks.Task.evaluate>`, which drops missing labels; ``undefined`` is
+    passed on to it ("skip" leaves out a metric undefined on a task's labels, with a
+    warning).
 
     Returns
     -------
@@ -37,7 +39,7 @@ def evaluate_model(
     ------
     ValueError
         If the data name an unknown task, or a metric is undefined on a task's labels
-        (the message names the task).
+        and ``undefined="raise"`` (the message names the task).
     """
     was_training = model.training
     model.eval()
@@ -75,7 +77,7 @@ def evaluate_model(
         if task.kind in ("regression", "binary") and yp.ndim == 2 and yp.shape[1] == 1:
             yp = yp[:, 0]
         try:
-            metrics[task.name] = task.evaluate(yt, yp)
+            metrics[task.name] = task.evaluate(yt, yp, undefined=undefined)
         except ValueError as exc:
             if task.name in str(exc):
                 raise
@@ -87,8 +89,9 @@ def evaluate_model(
 def selection_score(tasks: TaskSet, metrics: dict[str, dict[str, float]]) -> float | None:
     """Mean over the main tasks of their primary metric, signed so higher is better.
 
-    Auxiliary tasks never count. Main tasks without validation labels are skipped;
-    ``None`` when no main task was evaluated.
+    Auxiliary tasks never count. Main tasks without validation labels, or whose primary
+    metric is undefined there (left out by ``undefined="skip"``), are skipped; ``None``
+    when no main task was scored.
 
     Examples
     --------
@@ -96,14 +99,16 @@ def selection_score(tasks: TaskSet, metrics: dict[str, dict[str, float]]) -> flo
     >>> ts = TaskSet([Task("a", metrics=["mse"]), Task("b", metrics=["mse"], role="auxiliary")])
     >>> selection_score(ts, {"a": {"mse": 0.5}, "b": {"mse": 9.0}})
     -0.5
+    >>> selection_score(ts, {"a": {}, "b": {"mse": 9.0}}) is None
+    True
     """
     from polytask.metrics import get_metric
 
     values = []
     for task in tasks:
-        if not task.is_main or task.name not in metrics:
+        value = metrics.get(task.name, {}).get(task.primary_metric)
+        if not task.is_main or value is None:
             continue
-        value = metrics[task.name][task.primary_metric]
         sign = 1.0 if get_metric(task.primary_metric).higher_is_better else -1.0
         values.append(sign * value)
     if not values:

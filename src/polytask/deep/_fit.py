@@ -253,7 +253,7 @@ def _epoch(run: _Run, st: _RunState, gen: torch.Generator, run_logger: RunLogger
     if run.val is not None:
         metrics, losses = evaluate_model(
             run.model, tasks, run.val, batch_size=trainer.eval_batch_size or trainer.batch_size,
-            device=run.device, what="validation data")
+            device=run.device, what="validation data", undefined="skip")
         for name in tasks.names:
             for metric, value in metrics.get(name, {}).items():
                 add("val", name, metric, value)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from polytask.tasks import Task, TaskSet
+from polytask.tasks import Task, TaskSet, UndefinedPolicy
 
 from ._batches import Mixing, make_source
 from ._distributed import distributed_context, wrap_ddp
@@ -345,7 +345,8 @@ class Trainer:
         return history
 
     def evaluate(self, model: nn.Module, tasks: TaskSet | Iterable[Task | str],
-                 data: Any) -> dict[str, dict[str, float]]:
+                 data: Any, *, undefined: UndefinedPolicy = "raise"
+                 ) -> dict[str, dict[str, float]]:
         """Metrics of every task with labels in ``data``.
 
         Parameters
@@ -356,6 +357,12 @@ class Trainer:
             The tasks to score (their metrics and losses).
         data : MultiTaskData, Dataset, mapping or iterable
             Any kind accepted by :meth:`fit`; every example is used once.
+        undefined : {"raise", "skip"}, default "raise"
+            A metric undefined on a task's labels (ROC-AUC of a part holding one
+            class) raises, or is left out with a warning naming the task
+            (:meth:`Task.evaluate <polytask.tasks.Task.evaluate>`). During training,
+            validation always skips such metrics, and epoch selection uses the tasks
+            that remain.
 
         Returns
         -------
@@ -365,14 +372,15 @@ class Trainer:
         Raises
         ------
         ValueError
-            If the data name an unknown task, or a metric is undefined on a task's labels.
+            If the data name an unknown task, or a metric is undefined on a task's labels
+            and ``undefined="raise"``.
         """
         self._check_params()
         task_set = as_taskset(tasks)
         device = resolve_device(self.device, model)
         metrics, _ = evaluate_model(model, task_set, data,
                                     batch_size=self.eval_batch_size or self.batch_size,
-                                    device=device)
+                                    device=device, undefined=undefined)
         return metrics
 
     def fit_stl(

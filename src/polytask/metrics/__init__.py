@@ -3,7 +3,11 @@
 All metrics take NumPy array-likes ``(y_true, y_pred)``, validate them (1-D unless
 stated, same length, finite) and return a Python ``float``. A metric that is undefined
 on its input (ROC-AUC with one class present, a normalised error of a constant target,
-…) raises a ``ValueError`` saying so; none returns a silent NaN.
+…) raises :class:`UndefinedMetricError` (a ``ValueError``) saying so; none returns a
+silent NaN. Callers that may leave such a score out (a rare task whose small test part
+holds one class) catch that class alone; :meth:`Task.evaluate
+<polytask.tasks.Task.evaluate>` does so with ``undefined="skip"`` and warns with
+:class:`UndefinedMetricWarning`, naming the task.
 
 - Regression: :func:`mse`, :func:`rmse`, :func:`mae`, :func:`explained_variance`
   (scikit-learn's definition, bias-blind), :func:`explained_variance_mse` (School's
@@ -61,6 +65,7 @@ from polytask.metrics._sequence import (
     chunk_spans,
     decode_chunk_ids,
 )
+from polytask.metrics._validation import UndefinedMetricError, UndefinedMetricWarning
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -68,6 +73,8 @@ __all__ = [
     "ChunkScores",
     "MetricFn",
     "MetricSpec",
+    "UndefinedMetricError",
+    "UndefinedMetricWarning",
     "accuracy",
     "amse",
     "average_precision",

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from polytask.metrics._validation import (
+    UndefinedMetricError,
     as_binary_array,
     as_float_array,
     as_label_pair,
@@ -98,7 +99,7 @@ def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     n_pos = int(yt.sum())
     n_neg = yt.size - n_pos
     if n_pos == 0 or n_neg == 0:
-        raise ValueError(
+        raise UndefinedMetricError(
             "roc_auc: undefined because y_true holds only one class; "
             "it needs both positives (1) and negatives (0)"
         )
@@ -144,7 +145,7 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     yt, ys = _binary_with_scores(y_true, y_score, "average_precision")
     n_pos = int(yt.sum())
     if n_pos == 0:
-        raise ValueError(
+        raise UndefinedMetricError(
             "average_precision: undefined because y_true holds no positive (1); "
             "recall needs at least one"
         )
@@ -214,7 +215,7 @@ def f1_micro(y_true: ArrayLike, y_pred: ArrayLike, *, zero_division: float | Non
     tp_sum, fp_sum, fn_sum = tp.sum(), fp.sum(), fn.sum()
     if 2 * tp_sum + fp_sum + fn_sum == 0:
         if zero_division is None:
-            raise ValueError(
+            raise UndefinedMetricError(
                 "f1_micro: undefined because no label is positive in y_true or y_pred; "
                 "pass zero_division to choose a value"
             )
@@ -258,7 +259,7 @@ def f1_macro(y_true: ArrayLike, y_pred: ArrayLike, *, zero_division: float | Non
     undefined = np.flatnonzero(2 * tp + fp + fn == 0)
     if undefined.size:
         if zero_division is None:
-            raise ValueError(
+            raise UndefinedMetricError(
                 f"f1_macro: undefined for label column(s) {undefined.tolist()}: no "
                 "positive in y_true or y_pred; pass zero_division to choose a value"
             )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from polytask.metrics._validation import as_task_pairs
+from polytask.metrics._validation import UndefinedMetricError, as_task_pairs
 
 PerTask = Sequence[ArrayLike] | NDArray
 """One 1-D array per task, or a 2-D array (n_samples, n_tasks)."""
@@ -57,14 +57,15 @@ def _weighted_normalised_mse(y_true: PerTask, y_pred: PerTask, metric: str, by: 
     for t, (yt, yp) in enumerate(pairs):
         if by == "variance":
             if np.ptp(yt) == 0.0:
-                raise ValueError(
+                raise UndefinedMetricError(
                     f"{metric}: undefined for task {t}: its y_true is constant (Var = 0)"
                 )
             scale = float(np.var(yt))
         else:
             scale = float(np.mean(yt**2))
             if scale == 0.0:
-                raise ValueError(f"{metric}: undefined for task {t}: its y_true is all zero")
+                raise UndefinedMetricError(
+                    f"{metric}: undefined for task {t}: its y_true is all zero")
         total += yt.size * float(np.mean((yt - yp) ** 2)) / scale
         n_total += yt.size
     return total / n_total
@@ -184,7 +185,7 @@ def pooled_explained_variance(y_true: PerTask, y_pred: PerTask) -> float:
     yt = np.concatenate([p[0] for p in pairs])
     yp = np.concatenate([p[1] for p in pairs])
     if np.ptp(yt) == 0.0:
-        raise ValueError(
+        raise UndefinedMetricError(
             "pooled_explained_variance: undefined because the pooled y_true is constant "
             "(Var = 0)"
         )

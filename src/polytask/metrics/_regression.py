@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from polytask.metrics._validation import as_regression_pair
+from polytask.metrics._validation import UndefinedMetricError, as_regression_pair
 
 
 def _check_not_constant(y_true: np.ndarray, metric: str) -> None:
     if np.ptp(y_true) == 0.0:
-        raise ValueError(
+        raise UndefinedMetricError(
             f"{metric}: undefined because y_true is constant (Var(y_true) = 0); "
             "it needs at least two distinct target values"
         )
@@ -248,7 +248,7 @@ def rrmse(y_true: ArrayLike, y_pred: ArrayLike, *, reference: float | None = Non
             raise ValueError(f"rrmse: reference must be finite; got {reference!r}")
     denom = float(np.sum((yt - centre) ** 2))
     if denom == 0.0:
-        raise ValueError(
+        raise UndefinedMetricError(
             f"rrmse: undefined because every y_true equals the reference {centre!r} "
             "(Σ(y - c)² = 0)"
         )

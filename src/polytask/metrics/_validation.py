@@ -14,6 +14,19 @@ from numpy.typing import ArrayLike, NDArray
 from polytask._typing import FloatArray
 
 
+class UndefinedMetricError(ValueError):
+    """A metric is undefined on its labels (ROC-AUC of one class, EV of a constant target).
+
+    A subclass of ``ValueError``, so code that catches ``ValueError`` still does; callers
+    that can leave such a score out (a rare task's small validation or test part holding
+    one class) catch this class alone, never a malformed input.
+    """
+
+
+class UndefinedMetricWarning(UserWarning):
+    """A metric was left out because it is undefined on one task's labels."""
+
+
 def as_float_array(x: ArrayLike, metric: str, arg: str, ndim: int = 1) -> FloatArray:
     """``x`` as a finite, non-empty float64 array with ``ndim`` dimensions."""
     try:
