@@ -182,6 +182,28 @@ def test_prox_newton_matches_cvxpy_for_the_logistic_loss(pen, kind):
     assert res.objective == pytest.approx(ref, rel=1e-5)
 
 
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("pen", NONSMOOTH, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("kind", ["shared", "tasks"])
+def test_prox_newton_reaches_tolerances_below_objective_rounding(pen, kind, seed):
+    # Near 1e-12 the predicted decrease of a Newton step is below the rounding of the
+    # objective; a sign test on it used to reject good steps until max_iter ran out.
+    X, Y = _data(kind, "logistic", seed=seed)
+    datafit = LogisticLoss("mean", fit_intercept=True).initialize(X, Y)
+    res = ProxNewton(tol=1e-12).solve(datafit, pen)
+    assert res.converged and res.n_iter <= 30
+    assert res.stop_crit <= 1e-12
+
+
+def test_prox_newton_stops_early_on_an_unreachable_tolerance():
+    X, Y = _data("tasks", "logistic", seed=4)
+    datafit = LogisticLoss("mean", fit_intercept=True).initialize(X, Y)
+    with pytest.warns(ConvergenceWarning, match="ProxNewton did not converge"):
+        res = ProxNewton(tol=1e-18, max_iter=100).solve(datafit, L1Linf(0.4))
+    assert not res.converged and res.n_iter < 30
+    assert res.stop_crit < 1e-12  # it stalls at the rounding floor, not before
+
+
 @pytest.mark.parametrize("pen", NONSMOOTH, ids=lambda p: type(p).__name__)
 @pytest.mark.parametrize("kind", ["shared", "tasks"])
 def test_admm_matches_cvxpy(pen, kind):
