@@ -43,14 +43,7 @@ def _one_line_error(returncode: int, stderr: str, match: str) -> None:
     assert "Traceback" not in stderr
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

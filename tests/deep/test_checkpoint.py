@@ -30,13 +30,7 @@ from polytask.deep.weighting import DWA
 
 HERE = Path(__file__).parent
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 SRC = HERE.parent.parent / "src"
 

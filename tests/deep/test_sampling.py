@@ -14,13 +14,7 @@ from polytask.deep._sampling import IndexStream, TaskSampler, shard, task_probab
 
 SIZES = [400, 100, 25]
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 

@@ -26,13 +26,7 @@ SGD = functools.partial(torch.optim.SGD, lr=0.05)
 ADAM = functools.partial(torch.optim.Adam, lr=0.01)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _model(names=("a", "b"), d_in=4, seed=0, dropout=0.0):

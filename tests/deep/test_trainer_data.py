@@ -23,13 +23,7 @@ from polytask.tasks import Task, TaskSet
 ADAM = functools.partial(torch.optim.Adam, lr=0.02)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _factory(names, seed=0):

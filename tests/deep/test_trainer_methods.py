@@ -38,13 +38,7 @@ from polytask.tasks import Task, TaskSet
 
 D_IN, D_H = 5, 6
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 OUT = {"r": 1, "k": 3, "y": 1}  # regression, multiclass (3 classes), binary
 TASKS = [Task("r"), Task("k", kind="multiclass", n_outputs=3), Task("y", kind="binary")]
