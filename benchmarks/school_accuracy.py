@@ -293,6 +293,10 @@ Notes on the table (how the 38.5 % goal was pursued):
 - So the 38.5 % goal is **not met** by any linear formulation tried; the combinations
   (trace norm or L2,1 on top of the mean pull, a kNN school graph) tie with plain
   mean-regularisation within 0.1 point.
+- *Beyond linear*: `benchmarks/school_probes.py` (next section) adds pooled non-linear
+  parts in front of mean-regularisation; with optimistic fixed settings they gain +0.3
+  (VR band × splines of %FSM/%VR1) and +0.5 point (gradient boosting first), not the
+  ~0.9 point the goal needs.
 """
 RAW_METHODS = ("STL ridge", "pooled ridge", "mean-regularised")
 NOT_POLYTASK = ("pooled ridge", "mixed model")
