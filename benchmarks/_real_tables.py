@@ -164,6 +164,27 @@ def per_task_table(run_dir: Path, setting: str, primary: str, max_tasks: int = 1
     return "\n".join(lines)
 
 
+def task_metric_table(run_dir: Path, setting: str,
+                      columns: tuple[tuple[str, str, float], ...]) -> str:
+    """One column per ``(task, metric, scale)``: the test score × scale, mean ± std over seeds.
+
+    For the scores a figure to beat is quoted in when they are not the Δm% metric; a
+    method that did not record one gets "–".
+    """
+    results = pd.read_csv(run_dir / "results.csv")
+    results = results[results["setting"] == setting]
+    methods = list(dict.fromkeys(results["method"]))
+    head = [f"{task} {metric}" for task, metric, _ in columns]
+    lines = ["| method | " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 1)]
+    for m in methods:
+        cells = []
+        for task, metric, scale in columns:
+            v = results[(results["method"] == m) & (results["task"] == task)
+                        & (results["metric"] == metric)]["value"].to_numpy() * scale
+            std = float(v.std(ddof=1)) if len(v) > 1 else np.nan
+            cells.append(_pm(float(v.mean()), std, 2) if len(v) else "–")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def undefined_note(run_dir: Path, setting: str, metric: str) -> str:
@@ -189,4 +210,5 @@ def undefined_note(run_dir: Path, setting: str, metric: str) -> str:
             f"those seeds use the other tasks): {listed}.")
 
 
-__all__ = ["per_task_table", "set_level", "summary_table", "undefined_note", "unit_seconds"]
+__all__ = ["per_task_table", "set_level", "summary_table", "task_metric_table", "undefined_note",
+           "unit_seconds"]
