@@ -109,8 +109,9 @@ SETS: dict[str, SetSpec] = {
         "as Multi-MNIST, a digit and a Fashion-MNIST item per image",
         "STL vs MTL in the same run"),
     "mtr": SetSpec("Multi-target regression (Mulan), 14 sets", "mtr.yaml",
-                   "10-fold CV (one fold per seed), relative RMSE per target, averaged "
-                   "over targets (aRRMSE, lower is better)",
+                   "10-fold CV, one fold per seed (folds 0-2 by default, `--seeds 10` for "
+                   "all ten), relative RMSE per target, averaged over targets (aRRMSE, "
+                   "lower is better)",
                    "single-target models in the same run",
                    datasets=("andro", "atp1d", "atp7d", "edm", "enb", "jura", "oes10",
                              "oes97", "osales", "scpf", "sf1", "sf2", "slump", "wq")),
