@@ -178,3 +178,25 @@ def test_delta_m_of_a_seed_is_over_the_tasks_both_methods_scored() -> None:
     # seed 0: mean(+10 %, +20 %) = 15 %; seed 1: task a only, +10 %
     assert dm.loc["MTL", "delta_m"] == pytest.approx(np.mean([15.0, 10.0]))
     assert dm.loc["MTL", "n_seeds"] == 2
+
+
+def test_a_zero_baseline_score_is_left_out_of_delta_m_with_a_warning() -> None:
+    from polytask.metrics import UndefinedMetricWarning
+
+    # seed 0: STL scores task b's ROC-AUC 0 (one positive ranked last); seed 1 does not
+    values = [(0, "a", 0.8, 0.88), (0, "b", 0.0, 0.5), (1, "a", 0.5, 0.6), (1, "b", 0.5, 0.55)]
+    rows = [{"task": t, "method": m, "seed": s, "metric": "roc_auc", "value": v}
+            for s, t, stl, mtl in values for m, v in (("STL", stl), ("MTL", mtl))]
+    with pytest.warns(UndefinedMetricWarning, match=r"roc_auc = 0 on 'b' \(seed 0\)"):
+        cmp = compare(tidy_frame(rows), "roc_auc")
+    dm = cmp.delta_m.set_index("method")
+    # seed 0: task a only, +10 %; seed 1: mean(+20 %, +10 %) = 15 %
+    assert dm.loc["MTL", "delta_m"] == pytest.approx(np.mean([10.0, 15.0]))
+    per = cmp.per_task.set_index(["task", "method"])
+    assert per.loc[("b", "MTL"), "gain_pct"] == pytest.approx(100 * (0.525 - 0.25) / 0.25)
+    # an all-zero baseline mean has no relative gain: NaN, never inf
+    rows0 = [{"task": "c", "method": m, "seed": 0, "metric": "roc_auc", "value": v}
+             for m, v in (("STL", 0.0), ("MTL", 0.4))] + rows
+    with pytest.warns(UndefinedMetricWarning):
+        per0 = compare(tidy_frame(rows0), "roc_auc").per_task.set_index(["task", "method"])
+    assert np.isnan(per0.loc[("c", "MTL"), "gain_pct"])

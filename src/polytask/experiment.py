@@ -16,6 +16,7 @@ measures task relatedness, recommends task groups and checks them
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,8 +139,12 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
     base = stats[stats["method"] == baseline].set_index(["setting", "task"])["mean"]
     ref = base.reindex(pd.MultiIndex.from_frame(stats[["setting", "task"]])).to_numpy()
     sign = 1.0 if higher else -1.0
-    # "+ 0.0" turns the baseline's -0.0 into 0.0
-    stats["gain_pct"] = sign * 100.0 * (stats["mean"].to_numpy() - ref) / np.abs(ref) + 0.0
+    # "+ 0.0" turns the baseline's -0.0 into 0.0; a baseline mean of 0 has no relative
+    # gain (NaN, never ±inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = sign * 100.0 * (stats["mean"].to_numpy() - ref) / np.abs(ref) + 0.0
+    stats["gain_pct"] = np.where(ref == 0, np.nan, gain)
+    zero_base: set[tuple[Any, Any]] = set()
 
     rows = []
     for (setting, method), grp in sub.groupby(["setting", "method"], sort=False):
@@ -152,6 +157,11 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
             # a task scored by one side only (its metric undefined on this seed's test
             # labels for the other) is left out of this seed's Δm
             common = [t for t in stl if t in mtl]
+            # a baseline score of exactly 0 (e.g. a ROC-AUC of 0 on a tiny test part) has
+            # no relative gain: left out of this seed's Δm, with a warning below
+            zero = [t for t in common if stl[t] == 0]
+            zero_base.update((setting, t, seed) for t in zero)
+            common = [t for t in common if stl[t] != 0]
             if not common:
                 continue
             per_seed.append(delta_m({t: mtl[t] for t in common},
@@ -162,6 +172,13 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
                      "delta_m": float(np.mean(per_seed)),
                      "delta_m_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1
                      else 0.0, "n_seeds": len(per_seed)})
+    if zero_base:
+        from polytask.metrics import UndefinedMetricWarning
+
+        listed = ", ".join(f"{t!r} (seed {sd})" for _, t, sd in sorted(zero_base, key=str))
+        warnings.warn(f"compare: the baseline {baseline!r} scores {metric} = 0 on {listed}; "
+                      "the relative gain is undefined there, so those tasks are left out "
+                      "of that seed's Δm", UndefinedMetricWarning, stacklevel=2)
     return Comparison(per_task=stats, delta_m=pd.DataFrame(rows))
 
 
