@@ -15,8 +15,8 @@ measures task relatedness, recommends task groups and checks them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +144,7 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = sign * 100.0 * (stats["mean"].to_numpy() - ref) / np.abs(ref) + 0.0
     stats["gain_pct"] = np.where(ref == 0, np.nan, gain)
-    zero_base: set[tuple[Any, Any]] = set()
+    zero_base: set[tuple[Any, Any, Any]] = set()
 
     rows = []
     for (setting, method), grp in sub.groupby(["setting", "method"], sort=False):
