@@ -144,7 +144,7 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = sign * 100.0 * (stats["mean"].to_numpy() - ref) / np.abs(ref) + 0.0
     stats["gain_pct"] = np.where(ref == 0, np.nan, gain)
-    zero_base: set[tuple[Any, Any, Any]] = set()
+    zero_base: set[tuple[Any, Any]] = set()
 
     rows = []
     for (setting, method), grp in sub.groupby(["setting", "method"], sort=False):
@@ -155,13 +155,11 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
             mtl = dict(zip(g["task"], g["value"], strict=True))
             stl = dict(zip(b["task"], b["value"], strict=True))
             # a task scored by one side only (its metric undefined on this seed's test
-            # labels for the other) is left out of this seed's Δm
-            common = [t for t in stl if t in mtl]
-            # a baseline score of exactly 0 (e.g. a ROC-AUC of 0 on a tiny test part) has
-            # no relative gain: left out of this seed's Δm, with a warning below
-            zero = [t for t in common if stl[t] == 0]
-            zero_base.update((setting, t, seed) for t in zero)
-            common = [t for t in common if stl[t] != 0]
+            # labels for the other) is left out of this seed's Δm, and so is one whose
+            # baseline score is exactly 0 (e.g. a ROC-AUC of 0 on a tiny test part: no
+            # relative gain), with a warning below
+            zero_base.update((t, seed) for t in stl if stl[t] == 0)
+            common = [t for t in stl if t in mtl and stl[t] != 0]
             if not common:
                 continue
             per_seed.append(delta_m({t: mtl[t] for t in common},
@@ -175,7 +173,7 @@ def compare(df: pd.DataFrame, metric: str, baseline: str = "STL") -> Comparison:
     if zero_base:
         from polytask.metrics import UndefinedMetricWarning
 
-        listed = ", ".join(f"{t!r} (seed {sd})" for _, t, sd in sorted(zero_base, key=str))
+        listed = ", ".join(f"{t!r} (seed {sd})" for t, sd in sorted(zero_base, key=str))
         warnings.warn(f"compare: the baseline {baseline!r} scores {metric} = 0 on {listed}; "
                       "the relative gain is undefined there, so those tasks are left out "
                       "of that seed's Δm", UndefinedMetricWarning, stacklevel=2)
