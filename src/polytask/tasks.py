@@ -372,6 +372,7 @@ class TaskSet(Sequence[Task]):
         masks: Mapping[str, Tensor] | None = None,
         *,
         return_counts: bool = False,
+        grouped: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """One loss per task, each the mean over that task's observed labels.
 
@@ -386,6 +387,14 @@ class TaskSet(Sequence[Task]):
             Extra boolean masks (True = observed), combined with the NaN mask.
         return_counts : bool, default=False
             Also return the number of observed labels per task.
+        grouped : bool, default=False
+            Compute the regression and binary tasks that use their kind's default loss
+            in one vectorised pass per prediction shape (same values up to rounding;
+            much faster with hundreds of tasks).  The result is then no longer a
+            ``torch.stack`` of per-task scalars, so per-task gradient methods
+            (:func:`polytask.deep.backward.mtl_backward` with a Gramian method) would
+            fall back to slower batched passes: use it for a loss weighting's objective
+            or for evaluation.
 
         Returns
         -------
@@ -403,17 +412,21 @@ class TaskSet(Sequence[Task]):
         """
         import torch
 
-        from polytask._losses import observed_mask
+        from polytask._losses import grouped_losses, observed_mask
 
         self.check_names(preds, "predictions")
         self.check_names(targets, "targets")
         if masks is not None:
             self.check_names(masks, "masks")
+        done = grouped_losses(self._tasks, preds, targets, masks) if grouped else []
+        skip = {i for indices, _, _ in done for i in indices}
         out: list[Tensor] = []
         counts: list[int] = []
-        for task in self._tasks:
+        for i, task in enumerate(self._tasks):
             if task.name not in preds:
                 raise ValueError(f"Task {task.name!r}: no prediction was given.")
+            if i in skip:
+                continue
             pred = preds[task.name]
             target = targets.get(task.name)
             if target is None:
@@ -437,7 +450,17 @@ class TaskSet(Sequence[Task]):
                 continue
             per_elem = task.loss_fn()(pred[mask], target[mask])
             out.append(per_elem.mean())
-        losses = torch.stack(out)
+        if not done:
+            losses = torch.stack(out)
+        else:  # reassemble in task order with one gather
+            rest = [i for i in range(len(self._tasks)) if i not in skip]
+            placed = [i for indices, _, _ in done for i in indices] + rest
+            pieces = [v for _, v, _ in done] + ([torch.stack(out)] if out else [])
+            counts = [c for _, _, n in done for c in n] + counts
+            where = torch.empty(len(placed), dtype=torch.long)
+            where[torch.tensor(placed)] = torch.arange(len(placed))
+            losses = torch.cat(pieces)[where.to(pieces[0].device)]
+            counts = [counts[k] for k in where.tolist()]
         if return_counts:
             return losses, torch.tensor(counts, device=losses.device)
         return losses

@@ -57,7 +57,7 @@ def evaluate_model(
                                  f"outputs are {list(preds)}")
             chosen = {t: preds[t].float() for t in tasks.names}
             tgt = {t: move(y, device) for t, y in targets.items()}
-            out = tasks.losses(chosen, tgt, return_counts=True)
+            out = tasks.losses(chosen, tgt, return_counts=True, grouped=True)
             assert isinstance(out, tuple)
             losses, counts = out
             loss_sum += (losses.double() * counts.double()).cpu()

@@ -15,6 +15,9 @@ from torch import Tensor, nn
 
 from polytask.tasks import Task, TaskSet
 
+from ._architectures._shared_bottom import SharedBottom
+from ._architectures._stacked_heads import linear_heads, stacked_linear
+
 Schedule = Literal["constant", "linear", "cosine"] | Callable[[float], float]
 OptimizerArg = torch.optim.Optimizer | Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
 _SCHEDULES = ("constant", "linear", "cosine")
@@ -203,19 +206,27 @@ class ForwardModule(nn.Module):
     With ``encode=True`` ``features`` is the tuple of tensors returned by
     ``model.encode(x)`` and the predictions are ``model.decode(features, x)`` (equal to
     ``model(x)`` by the architecture contract); otherwise ``features`` is empty and the
-    predictions are ``model(x)``.
+    predictions are ``model(x)``.  With ``stack_heads=True`` (set by the trainer for
+    loss weightings only) a :class:`SharedBottom` whose heads are all plain linear
+    layers computes them as one matrix product (:func:`stacked_linear`).
     """
 
-    def __init__(self, model: nn.Module, encode: bool) -> None:
+    def __init__(self, model: nn.Module, encode: bool, stack_heads: bool = False) -> None:
         super().__init__()
         self.model = model
         self.encode = encode
+        self.stack_heads = stack_heads and encode and type(model) is SharedBottom
 
     def forward(self, x: Any) -> tuple[tuple[Tensor, ...], dict[str, Tensor], Tensor]:
         model: Any = self.model
         if self.encode:
             feats = model.encode(x)
-            preds = model.decode(feats, x)
+            layers = linear_heads(list(model.heads)) if self.stack_heads else None
+            if layers is not None and isinstance(feats, Tensor) \
+                    and feats.shape[-1] == layers[0].in_features:
+                preds = dict(zip(model.task_names, stacked_linear(layers, feats), strict=True))
+            else:
+                preds = model.decode(feats, x)
             flat = feats if isinstance(feats, tuple) else (feats,)
         else:
             preds = model(x)
@@ -224,6 +235,25 @@ class ForwardModule(nn.Module):
         if reg is None:
             reg = torch.zeros(())
         return flat, preds, reg
+
+
+def one_objective(kind: str, method: Any, want_gramian: bool) -> bool:
+    """Whether a step only backpropagates one objective (no per-task gradient).
+
+    True for a loss weighting that needs no gradient norms, when no Gramian is tracked:
+    the task losses may then be computed in vectorised groups and linear heads stacked,
+    since nothing differentiates the tasks one by one.
+
+    Examples
+    --------
+    >>> from polytask.deep.weighting import EqualWeighting, GradNorm
+    >>> one_objective("loss", EqualWeighting(["a", "b"]), False)
+    True
+    >>> one_objective("loss", EqualWeighting(["a", "b"]), True)
+    False
+    """
+    return kind == "loss" and not getattr(method, "requires_grad_norms", False) \
+        and not want_gramian
 
 
 def uses_features(model: nn.Module, representation: bool) -> bool:

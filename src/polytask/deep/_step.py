@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from polytask.tasks import TaskSet
 
 from ._distributed import DistContext
-from ._setup import uses_features
+from ._setup import one_objective, uses_features
 from .aggregation import Aggregator
 from .backward import per_task_gradients
 
@@ -166,6 +166,7 @@ class StepEngine:
         self.optimizer, self.scaler, self.amp_dtype = optimizer, scaler, amp_dtype
         self.device, self.dist, self.grad_clip_norm = device, dist, grad_clip_norm
         self.want_gramian = want_gramian
+        self.grouped = one_objective(kind, method, want_gramian)
         arch: Any = model
         trainable = [p for p in model.parameters() if p.requires_grad]
         shared = [p for p in arch.shared_parameters() if p.requires_grad]
@@ -205,7 +206,7 @@ class StepEngine:
             raise ValueError(f"the model has no output for task(s) {missing}; its outputs "
                              f"are {list(preds)}")
         chosen = {t: preds[t].float() for t in self.tasks.names}
-        out = self.tasks.losses(chosen, targets, return_counts=True)
+        out = self.tasks.losses(chosen, targets, return_counts=True, grouped=self.grouped)
         assert isinstance(out, tuple)
         losses, counts = out
         return losses, counts.to(losses.dtype)

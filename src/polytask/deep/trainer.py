@@ -35,6 +35,7 @@ from ._setup import (
     check_method,
     check_model,
     check_schedule,
+    one_objective,
     resolve_device,
     task_param_groups,
     uses_features,
@@ -330,14 +331,16 @@ class Trainer:
         if self.mixed_precision not in (False, "no") and device.type != "cuda":
             logger.debug("mixed_precision=%r ignored on %s (CUDA only)", self.mixed_precision,
                          device)
-        forward: nn.Module = ForwardModule(model, uses_features(model, representation))
+        tracking = self.gradient_tracker is not None
+        forward: nn.Module = ForwardModule(model, uses_features(model, representation),
+                                           stack_heads=one_objective(kind, method, tracking))
         if dist.enabled:
             forward = wrap_ddp(forward, device)
         engine = StepEngine(model=model, forward=forward, tasks=task_set, method=method,
                             kind=kind, representation=representation, optimizer=opt,
                             scaler=scaler, amp_dtype=amp_dtype, device=device, dist=dist,
                             grad_clip_norm=self.grad_clip_norm,
-                            want_gramian=self.gradient_tracker is not None)
+                            want_gramian=tracking)
         history, seed = run_fit(self, model=model, tasks=task_set, method=method,
                                 optimizer=opt, scaler=scaler, engine=engine, source=source,
                                 val=val_loader, device=device, dist=dist)
