@@ -59,7 +59,7 @@ def test_model_gradient_is_the_normalised_log_loss_gradient() -> None:
     gen = torch.Generator().manual_seed(2)
     theta = torch.randn(3, generator=gen, dtype=torch.float64, requires_grad=True)
     a = torch.tensor([[1.0, 0.0, 2.0], [0.0, 3.0, 1.0]], dtype=torch.float64)
-    famo = FAMO(2).double()
+    famo = FAMO(2, eps=0.0).double()  # the paper's formula, no shift
     famo.logits.copy_(torch.tensor([0.7, -0.2], dtype=torch.float64))
     losses = (a @ theta) ** 2 * torch.tensor([1.0, 50.0], dtype=torch.float64) + 0.5
     (grad,) = torch.autograd.grad(famo(losses), theta, retain_graph=True)
@@ -127,19 +127,43 @@ def test_weights_move_to_balance_the_relative_decrease() -> None:
     assert adaptive_ratio < frozen_ratio / 1.5  # log decreases closer together
 
 
-@pytest.mark.parametrize("bad", [0.0, -0.5])
-def test_non_positive_losses_raise_naming_the_task(bad: float) -> None:
-    famo = FAMO(["a", "b"])
+@pytest.mark.parametrize(("bad", "eps", "expected"),
+                         [(0.0, 0.0, "> 0"), (-0.5, 0.0, "> 0"), (-0.5, 1e-8, ">= 0")])
+def test_invalid_losses_raise_naming_the_task(bad: float, eps: float, expected: str) -> None:
+    famo = FAMO(["a", "b"], eps=eps)
     losses = torch.tensor([bad, 1.0])
     for call in (
         lambda: famo(losses),
         lambda: famo.weights(losses),
         lambda: famo.update(losses, losses_after=torch.ones(2)),
     ):
-        with pytest.raises(ValueError, match=r"losses\[0\] for task 0 \('a'\).*must be > 0"):
+        with pytest.raises(ValueError,
+                           match=rf"losses\[0\] for task 0 \('a'\).*must be {expected}"):
             call()
-    with pytest.raises(ValueError, match=r"losses_after\[1\] for task 1 \('b'\).*> 0"):
+    with pytest.raises(ValueError, match=rf"losses_after\[1\] for task 1 \('b'\).*{expected}"):
         famo.update(torch.ones(2), losses_after=torch.tensor([1.0, bad]))
     with pytest.raises(ValueError, match=r"losses_after must have shape \(2,\)"):
         famo.update(torch.ones(2), losses_after=torch.ones(3))
     assert int(famo.num_updates) == 0
+
+
+def test_a_zero_loss_is_shifted_by_eps_as_in_the_authors_code() -> None:
+    """A float32 BCE that rounds to 0 must not stop training: every formula reads L + eps."""
+    eps = 1e-3
+    famo = FAMO(["a", "b", "c"], eps=eps, logit_optimizer="sgd", lr=1.0).double()
+    famo.logits.copy_(torch.tensor([0.2, -0.1, 0.4], dtype=torch.float64))
+    losses = torch.tensor([0.0, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    shifted = losses.detach() + eps
+    z = torch.softmax(famo.logits, dim=0)
+    c = 1.0 / (z / shifted).sum()
+    torch.testing.assert_close(famo.weights(losses), c * z / shifted)
+    (grad,) = torch.autograd.grad(famo(losses), losses)
+    torch.testing.assert_close(grad, c * z / shifted)  # d/dL of c Σ z log(L + eps)
+    after = torch.tensor([0.0, 0.25, 2.0], dtype=torch.float64)
+    before = famo.logits.clone()
+    famo.update(losses.detach(), losses_after=after)
+    drop = torch.log(shifted) - torch.log(after + eps)
+    delta = z * (drop - (z * drop).sum())
+    torch.testing.assert_close(famo.logits, before - (delta + famo.gamma * before))
+    with pytest.raises(ValueError, match="eps must be"):
+        FAMO(2, eps=-1.0)

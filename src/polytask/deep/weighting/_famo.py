@@ -76,7 +76,11 @@ class FAMO(LossWeighting):
     ``logit_optimizer="sgd"`` is exactly this step (the paper's Algorithm 1);
     ``"adam"`` (default) feeds the same gradient ``δ + γξ`` to Adam (β = (0.9, 0.999),
     ε = 1e-8), as in the paper's practical version and the authors' code, where
-    ``lr = 0.025`` and ``γ = 1e-3`` are tuned for Adam. The losses must be positive.
+    ``lr = 0.025`` and ``γ = 1e-3`` are tuned for Adam. Every ``L_i`` above is the loss
+    shifted by ``eps`` (``log(L_i + eps)``, as in the authors' code), so a loss that
+    rounds to exactly 0 (a confident, correct float32 binary cross-entropy on a task
+    with two labels in the batch) does not stop training; losses must be ``>= 0``
+    (``> 0`` with ``eps=0``).
 
     Parameters
     ----------
@@ -88,6 +92,8 @@ class FAMO(LossWeighting):
         The logit step size ``β > 0``.
     logit_optimizer : {"adam", "sgd"}, default="adam"
         How the logits follow their gradient ``δ + γξ``.
+    eps : float, default=1e-8
+        The shift ``>= 0`` added to every loss before its logarithm and ratio.
 
     Attributes
     ----------
@@ -129,6 +135,7 @@ class FAMO(LossWeighting):
         gamma: float = 1e-3,
         lr: float = 0.025,
         logit_optimizer: Literal["adam", "sgd"] = "adam",
+        eps: float = 1e-8,
     ) -> None:
         super().__init__(tasks)
         self.gamma = _check_real("gamma", gamma, low=0.0)
@@ -136,6 +143,7 @@ class FAMO(LossWeighting):
         if logit_optimizer not in ("adam", "sgd"):
             raise ValueError(f"logit_optimizer must be 'adam' or 'sgd', got {logit_optimizer!r}")
         self.logit_optimizer = logit_optimizer
+        self.eps = _check_real("eps", eps, low=0.0)
         m = self.n_tasks
         self.register_buffer("logits", torch.zeros(m))
         self.register_buffer("exp_avg", torch.zeros(m))
@@ -148,20 +156,35 @@ class FAMO(LossWeighting):
         c = 1.0 / (z / losses).sum()
         return z, c
 
+    def _shifted(self, losses: Tensor, name: str = "losses") -> Tensor:
+        """``losses + eps`` after checking that they are >= 0 (> 0 when ``eps == 0``)."""
+        if self.eps == 0:
+            self._check_positive_losses(losses, name)
+            return losses
+        negative = losses.detach() < 0
+        if bool(negative.any()):
+            i = int(negative.nonzero()[0, 0])
+            raise ValueError(
+                f"{name}[{i}] for {self._task(i)} is {float(losses[i])}; FAMO takes "
+                f"logarithms of the losses shifted by eps={self.eps:g}, so every loss must "
+                "be >= 0"
+            )
+        return losses + self.eps
+
     def _weights(self, losses: Tensor, gramian: Tensor | None) -> Tensor:
-        self._check_positive_losses(losses)
+        losses = self._shifted(losses)
         z, c = self._normalised(losses)
         return c * z / losses
 
     def _objective(self, losses: Tensor, gramian: Tensor | None) -> Tensor:
-        self._check_positive_losses(losses)
+        losses = self._shifted(losses)
         z, c = self._normalised(losses.detach())
         return c * (z * torch.log(losses)).sum()
 
     def _update(self, losses: Tensor, gramian: Tensor | None, losses_after: Tensor | None) -> None:
         assert losses_after is not None  # checked by update (requires_losses_after)
-        self._check_positive_losses(losses)
-        self._check_positive_losses(losses_after, "losses_after")
+        losses = self._shifted(losses)
+        losses_after = self._shifted(losses_after, "losses_after")
         dtype = self.logits.dtype
         delta = famo_logit_gradient(self.logits, losses.to(dtype), losses_after.to(dtype))
         grad = delta + self.gamma * self.logits
@@ -187,5 +210,5 @@ class FAMO(LossWeighting):
     def extra_repr(self) -> str:
         return (
             f"n_tasks={self.n_tasks}, gamma={self.gamma}, lr={self.lr}, "
-            f"logit_optimizer={self.logit_optimizer!r}"
+            f"logit_optimizer={self.logit_optimizer!r}, eps={self.eps:g}"
         )
