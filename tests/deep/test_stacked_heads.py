@@ -14,9 +14,13 @@ import polytask.deep._setup as deep_setup
 from polytask._config_models import DeepModelConfig
 from polytask._fit_deep import optimizer_factory
 from polytask.data import MultiTaskTorchDataset
-from polytask.deep._architectures._stacked_heads import linear_heads, stacked_linear
+from polytask.deep._architectures._stacked_heads import (
+    linear_heads,
+    stacked_linear,
+    stacked_mmoe,
+)
 from polytask.deep.aggregation import MGDAWeighting
-from polytask.deep.architectures import MLP, SharedBottom
+from polytask.deep.architectures import MLP, MMoE, SharedBottom
 from polytask.deep.trainer import Trainer
 from polytask.deep.weighting import EqualWeighting, UncertaintyWeighting
 from polytask.tasks import Task, TaskSet
@@ -62,6 +66,47 @@ def test_stacked_linear_equals_each_head_with_its_gradients(bias: bool) -> None:
         torch.testing.assert_close(a, b)
 
 
+def _mmoe(stem: bool = False, towers: dict[str, nn.Module] | None = None,
+          gates: dict[str, nn.Module] | None = None) -> MMoE:
+    torch.manual_seed(4)
+    d = D_H if stem else D_IN
+    return MMoE([MLP([d, D_H], activate_last=True) for _ in range(3)],
+                towers or {t: MLP([D_H, 1]) for t in NAMES},
+                gate_input_dim=None if gates else d, gates=gates,
+                stem=MLP([D_IN, D_H], activate_last=True) if stem else None)
+
+
+@pytest.mark.parametrize("stem", [False, True])
+def test_stacked_mmoe_equals_decode_with_its_gradients(stem: bool) -> None:
+    model = _mmoe(stem, towers={t: MLP([D_H, 2]) for t in NAMES})  # two outputs each
+    x = torch.randn(5, D_IN)
+    feats = model.encode(x)
+    fast = stacked_mmoe(model, feats, x)
+    assert fast is not None
+    slow = model.decode(feats, x)
+    assert list(fast) == list(slow)
+    w = {t: torch.randn_like(slow[t]) for t in slow}
+    params = list(model.parameters())
+    got = torch.autograd.grad(sum((fast[t] * w[t]).sum() for t in w), params,
+                              retain_graph=True)
+    want = torch.autograd.grad(sum((slow[t] * w[t]).sum() for t in w), params)
+    for t in slow:
+        torch.testing.assert_close(fast[t], slow[t])
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_stacked_mmoe_declines_other_gates_and_towers() -> None:
+    x = torch.randn(5, D_IN)
+    deep = _mmoe(towers={t: MLP([D_H, 4, 1]) for t in NAMES})
+    widths = _mmoe(towers={t: MLP([D_H, 1 + i % 2]) for i, t in enumerate(NAMES)})
+    custom = _mmoe(gates={t: nn.Sequential(nn.Linear(D_IN, 3)) for t in NAMES})
+    for model in (deep, widths, custom):
+        assert stacked_mmoe(model, model.encode(x), x) is None
+    shared = _model()
+    assert stacked_mmoe(shared, shared.encode(x), x) is None
+
+
 def _model() -> SharedBottom:
     torch.manual_seed(1)
     return SharedBottom(MLP([D_IN, D_H], activate_last=True),
@@ -79,14 +124,22 @@ def _data() -> MultiTaskTorchDataset:
 
 @pytest.fixture
 def stack_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of tasks of every stacked evaluation (SharedBottom or MMoE)."""
     calls: list[int] = []
-    original = deep_setup.stacked_linear
+    linear, mmoe = deep_setup.stacked_linear, deep_setup.stacked_mmoe
 
-    def spy(layers: Any, features: Tensor) -> list[Tensor]:
+    def spy_linear(layers: Any, features: Tensor) -> list[Tensor]:
         calls.append(len(layers))
-        return original(layers, features)
+        return linear(layers, features)
 
-    monkeypatch.setattr(deep_setup, "stacked_linear", spy)
+    def spy_mmoe(model: Any, features: Any, x: Tensor) -> Any:
+        out = mmoe(model, features, x)
+        if out is not None:
+            calls.append(len(out))
+        return out
+
+    monkeypatch.setattr(deep_setup, "stacked_linear", spy_linear)
+    monkeypatch.setattr(deep_setup, "stacked_mmoe", spy_mmoe)
     return calls
 
 
@@ -97,17 +150,19 @@ def _fit(model: nn.Module, method: Any) -> nn.Module:
     return model
 
 
+@pytest.mark.parametrize("arch", ["shared_bottom", "mmoe"])
 @pytest.mark.parametrize("make", [lambda: EqualWeighting(NAMES),
                                   lambda: UncertaintyWeighting(NAMES)])
 def test_a_loss_weighting_trains_the_same_with_the_fast_path(
-        make: Any, stack_calls: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = _fit(_model(), make())
+        make: Any, arch: str, stack_calls: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    build = _model if arch == "shared_bottom" else _mmoe
+    fast = _fit(build(), make())
     assert stack_calls and set(stack_calls) == {N_TASKS}  # the fast path was taken
     stack_calls.clear()
-    monkeypatch.setattr(deep_setup, "linear_heads", lambda heads: None)
+    monkeypatch.setattr(deep_setup.ForwardModule, "_stacked", lambda self, f, x: None)
     monkeypatch.setattr(TaskSet, "losses", functools.partialmethod(
         TaskSet.losses, grouped=False))  # type: ignore[arg-type]
-    slow = _fit(_model(), make())
+    slow = _fit(build(), make())
     assert not stack_calls
     for (name, a), b in zip(fast.named_parameters(), slow.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
@@ -115,6 +170,7 @@ def test_a_loss_weighting_trains_the_same_with_the_fast_path(
 
 def test_per_task_gradient_methods_keep_one_head_per_task(stack_calls: list[int]) -> None:
     _fit(_model(), MGDAWeighting())
+    _fit(_mmoe(), MGDAWeighting())
     assert not stack_calls
 
 

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from polytask.tasks import Task, TaskSet
 
+from ._architectures._mmoe import MMoE
 from ._architectures._shared_bottom import SharedBottom
-from ._architectures._stacked_heads import linear_heads, stacked_linear
+from ._architectures._stacked_heads import linear_heads, stacked_linear, stacked_mmoe
 
 Schedule = Literal["constant", "linear", "cosine"] | Callable[[float], float]
 OptimizerArg = torch.optim.Optimizer | Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
@@ -208,24 +209,33 @@ class ForwardModule(nn.Module):
     ``model(x)`` by the architecture contract); otherwise ``features`` is empty and the
     predictions are ``model(x)``.  With ``stack_heads=True`` (set by the trainer for
     loss weightings only) a :class:`SharedBottom` whose heads are all plain linear
-    layers computes them as one matrix product (:func:`stacked_linear`).
+    layers computes them as one matrix product (:func:`stacked_linear`), and an
+    :class:`MMoE` with linear gates and towers its gates, mixtures and towers at once
+    (:func:`stacked_mmoe`).
     """
 
     def __init__(self, model: nn.Module, encode: bool, stack_heads: bool = False) -> None:
         super().__init__()
         self.model = model
         self.encode = encode
-        self.stack_heads = stack_heads and encode and type(model) is SharedBottom
+        self.stack_heads = stack_heads and encode and type(model) in (SharedBottom, MMoE)
+
+    def _stacked(self, feats: Any, x: Any) -> dict[str, Tensor] | None:
+        model: Any = self.model
+        if type(model) is MMoE:
+            return stacked_mmoe(model, feats, x)
+        layers = linear_heads(list(model.heads))
+        if layers is None or not isinstance(feats, Tensor) \
+                or feats.shape[-1] != layers[0].in_features:
+            return None
+        return dict(zip(model.task_names, stacked_linear(layers, feats), strict=True))
 
     def forward(self, x: Any) -> tuple[tuple[Tensor, ...], dict[str, Tensor], Tensor]:
         model: Any = self.model
         if self.encode:
             feats = model.encode(x)
-            layers = linear_heads(list(model.heads)) if self.stack_heads else None
-            if layers is not None and isinstance(feats, Tensor) \
-                    and feats.shape[-1] == layers[0].in_features:
-                preds = dict(zip(model.task_names, stacked_linear(layers, feats), strict=True))
-            else:
+            preds = self._stacked(feats, x) if self.stack_heads else None
+            if preds is None:
                 preds = model.decode(feats, x)
             flat = feats if isinstance(feats, tuple) else (feats,)
         else:
