@@ -190,3 +190,17 @@ def test_experiment_adam_is_fused_unless_the_configuration_chooses() -> None:
     # no fused kernel for complex parameters: the default implementation is used
     odd = [nn.Parameter(torch.zeros(3, dtype=torch.complex64))]
     assert not optimizer_factory(spec)(odd).defaults["fused"]
+
+
+def test_experiment_adam_merges_the_groups_that_share_their_settings() -> None:
+    from polytask.deep._setup import build_optimizer
+
+    model = SharedBottom(nn.Linear(3, 4), {t: nn.Linear(4, 1) for t in ("a", "b", "c")})
+    tasks = TaskSet([Task("a"), Task("b", lr_scale=10.0), Task("c")])
+    spec = DeepModelConfig(name="m", optimizer="adam", lr=0.01)
+    opt = build_optimizer(optimizer_factory(spec), model, tasks, None)
+    assert [g["name"] for g in opt.param_groups] == ["shared and 2 more", "task:b"]
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.1])
+    held = [{id(p) for p in g["params"]} for g in opt.param_groups]
+    assert held[1] == {id(p) for p in model.task_parameters("b")}
+    assert held[0] | held[1] == {id(p) for p in model.parameters()}
