@@ -82,10 +82,10 @@ def set_level(results: pd.DataFrame, setting: str) -> pd.DataFrame:
 
 def summary_table(run_dir: Path, setting: str, primary: str) -> str:
     """One row per method: Δm%, mean primary metric over tasks, transfer counts, time."""
-    delta = pd.read_csv(run_dir / "delta_m.csv")
-    per_task = pd.read_csv(run_dir / "per_task.csv")
-    neg = pd.read_csv(run_dir / "negative_transfer.csv")
-    results = pd.read_csv(run_dir / "results.csv")
+    delta = pd.read_csv(run_dir / "delta_m.csv", dtype={"task": str})
+    per_task = pd.read_csv(run_dir / "per_task.csv", dtype={"task": str})
+    neg = pd.read_csv(run_dir / "negative_transfer.csv", dtype={"task": str})
+    results = pd.read_csv(run_dir / "results.csv", dtype={"task": str})
     secs = unit_seconds(run_dir)
     delta = delta[delta["setting"] == setting]
     per_task = per_task[per_task["setting"] == setting]
@@ -131,9 +131,9 @@ def per_task_table(run_dir: Path, setting: str, primary: str, max_tasks: int = 1
     With more than ``max_tasks`` tasks, the table lists per method the tasks flagged as
     reliably worse than the baseline (negative transfer) and the five largest losses.
     """
-    per_task = pd.read_csv(run_dir / "per_task.csv")
+    per_task = pd.read_csv(run_dir / "per_task.csv", dtype={"task": str})
     per_task = per_task[per_task["setting"] == setting]
-    neg = pd.read_csv(run_dir / "negative_transfer.csv")
+    neg = pd.read_csv(run_dir / "negative_transfer.csv", dtype={"task": str})
     neg = flagged(neg, setting)
     marked = set(zip(neg["method"], neg["task"], strict=True)) if len(neg) else set()
     tasks = list(dict.fromkeys(per_task["task"]))
@@ -171,7 +171,7 @@ def task_metric_table(run_dir: Path, setting: str,
     For the scores a figure to beat is quoted in when they are not the Δm% metric; a
     method that did not record one gets "–".
     """
-    results = pd.read_csv(run_dir / "results.csv")
+    results = pd.read_csv(run_dir / "results.csv", dtype={"task": str})
     results = results[results["setting"] == setting]
     methods = list(dict.fromkeys(results["method"]))
     head = [f"{task} {metric}" for task, metric, _ in columns]
@@ -197,7 +197,7 @@ def undefined_note(run_dir: Path, setting: str, metric: str) -> str:
     path = run_dir / "undefined.csv"
     if not path.exists():
         return ""
-    und = pd.read_csv(path)
+    und = pd.read_csv(path, dtype={"task": str})
     und = und[(und["setting"] == setting) & (und["metric"] == metric)]
     if und.empty:
         return ""

@@ -384,3 +384,59 @@ def test_original_split_config_stays_valid() -> None:
     split = split_setting(cfg, data, preset, 0)
     assert split.fit.n_samples + split.test.n_samples == 40
     assert split.test.n_samples == 12
+
+
+# ---------------------------------------------------------------------- target scaling
+def test_standardize_targets_uses_the_training_labels_of_each_regression_task() -> None:
+    raw = _raw({"method": "kfold", "folds": 4})
+    raw["dataset"]["standardize_targets"] = True
+    cfg = parse_config(raw)
+    data, preset = load_setting(cfg, cfg.settings[0], 0)
+    plain_cfg = parse_config(_raw({"method": "kfold", "folds": 4}))
+    for seed in (0, 2):
+        scaled = split_setting(cfg, data, preset, seed)
+        plain = split_setting(plain_cfg, data, preset, seed)
+        for t in scaled.tasks.names:
+            y_fit = plain.fit.task(t)[1]
+            mean, std = y_fit.mean(), y_fit.std()
+            for a, b in ((scaled.fit, plain.fit), (scaled.test, plain.test),
+                         (scaled.train, plain.train), (scaled.val, plain.val)):
+                np.testing.assert_array_equal(a.task(t)[0], b.task(t)[0])  # same rows
+                np.testing.assert_allclose(a.task(t)[1], (b.task(t)[1] - mean) / std)
+            assert abs(scaled.fit.task(t)[1].mean()) < 1e-12
+            assert scaled.fit.task(t)[1].std() == pytest.approx(1.0)
+
+
+def test_target_scaler_keeps_missing_labels_and_other_kinds() -> None:
+    from polytask._experiment_data import target_scaler
+
+    Y = np.array([[1.0, 0.0, 5.0], [3.0, 1.0, 5.0], [np.nan, 1.0, 5.0], [5.0, np.nan, 5.0]])
+    data = MultiTaskData(np.arange(8.0).reshape(4, 2), Y, task_names=["r", "b", "const"],
+                         kinds={"r": "regression", "b": "binary", "const": "regression"})
+    out = target_scaler(data)(data).label_matrix()
+    np.testing.assert_allclose(out[[0, 1, 3], 0], (np.array([1.0, 3.0, 5.0]) - 3.0)
+                               / np.std([1.0, 3.0, 5.0]))
+    assert np.isnan(out[2, 0]) and np.isnan(out[3, 1])
+    np.testing.assert_array_equal(out[:3, 1], Y[:3, 1])  # binary labels untouched
+    np.testing.assert_array_equal(out[:, 2], 0.0)  # a constant target: centred, std 1
+    per_task = MultiTaskData.from_tasks({"r": (np.ones((3, 1)), np.array([2.0, 4.0, 6.0]))})
+    np.testing.assert_allclose(target_scaler(per_task)(per_task).task("r")[1],
+                               [-1.224744871, 0.0, 1.224744871])
+
+
+def test_standardize_targets_must_be_a_boolean() -> None:
+    raw = _raw()
+    raw["dataset"]["standardize_targets"] = "yes"
+    with pytest.raises(ConfigError, match=r"dataset\.standardize_targets"):
+        parse_config(raw)
+
+
+def test_standardize_targets_enters_the_unit_keys_only_when_set() -> None:
+    def key(**dataset: Any) -> str:
+        raw = _raw()
+        raw["dataset"].update(dataset)
+        cfg = parse_config(raw)
+        return unit_key(data_spec(cfg, cfg.settings[0]))
+
+    assert key() == key(standardize_targets=False)  # units made before the key existed
+    assert key() != key(standardize_targets=True)

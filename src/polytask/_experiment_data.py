@@ -207,12 +207,57 @@ def standardizer(data: MultiTaskData) -> Any:
     return lambda Z: (np.asarray(Z, dtype=float) - mean) / std
 
 
+def target_scaler(data: MultiTaskData) -> Any:
+    """``data -> data`` with every regression target standardised by ``data``'s labels.
+
+    Each regression task's labels become ``(y - mean) / std`` with the mean and standard
+    deviation of its observed labels here (std 1 when they are constant); missing labels
+    stay NaN and the other kinds are untouched.
+    """
+    stats: dict[str, tuple[float, float]] = {}
+    kinds = data.kinds
+    for t, _, y in data.iter_tasks():
+        if kinds[t] == "regression":
+            seen = np.asarray(y, dtype=float)
+            seen = seen[np.isfinite(seen)]
+            std = float(seen.std()) if seen.size else 1.0
+            stats[t] = (float(seen.mean()) if seen.size else 0.0, std if std > 0 else 1.0)
+
+    def scale(part: MultiTaskData) -> MultiTaskData:
+        kinds = part.kinds
+        if part.form == "shared":
+            labels = part.label_matrix().copy()
+            for j, t in enumerate(part.task_names):
+                if t in stats:
+                    labels[:, j] = (labels[:, j] - stats[t][0]) / stats[t][1]
+            return MultiTaskData(part.feature_matrix(), labels, task_names=list(part.task_names),
+                                 kinds=kinds, feature_names=list(part.feature_names))
+        return MultiTaskData.from_tasks(
+            {t: (x, (np.asarray(y, dtype=float) - stats[t][0]) / stats[t][1] if t in stats
+                 else y) for t, x, y in part.iter_tasks()},
+            kinds=kinds, feature_names=list(part.feature_names))
+
+    return scale
+
+
+def _standardized(cfg: ExperimentConfig, fit: MultiTaskData,
+                  *parts: MultiTaskData) -> list[MultiTaskData]:
+    """``fit`` and ``parts`` standardised with ``fit``'s statistics, as configured."""
+    out = [fit, *parts]
+    if cfg.dataset.standardize:
+        scale = standardizer(fit)
+        out = [_rebuild(p, scale) for p in out]
+    if cfg.dataset.standardize_targets:
+        scale_y = target_scaler(fit)
+        out = [scale_y(p) for p in out]
+    return out
+
+
 def _fixed_split(cfg: ExperimentConfig, tasks: TaskSet, data: MultiTaskData,
                  parts: RowParts) -> SplitData:
     fit = take_rows(data, parts.fit, "training")
-    if cfg.dataset.standardize:
-        data = _rebuild(data, standardizer(fit))
-        fit = take_rows(data, parts.fit, "training")
+    data = _standardized(cfg, fit, data)[1]
+    fit = take_rows(data, parts.fit, "training")
     return SplitData(tasks=tasks, fit=fit, train=take_rows(data, parts.train, "training"),
                      val=take_rows(data, parts.val, "validation"),
                      test=take_rows(data, parts.test, "test"))
@@ -263,13 +308,11 @@ def split_setting(cfg: ExperimentConfig, data: MultiTaskData,
         fit, test = kfold_fit_test(data, cfg.split, seed)
     else:
         fit, test = data.train_test_split(1.0 - cfg.split.test, random_state=seed)
-    if cfg.dataset.standardize:
-        scale = standardizer(fit)
-        fit, test = _rebuild(fit, scale), _rebuild(test, scale)
+    fit, test = _standardized(cfg, fit, test)
     train, val = fit.train_test_split(1.0 - cfg.split.val,
                                       random_state=np.random.default_rng([seed, 1]))
     return SplitData(tasks=tasks, fit=fit, train=train, val=val, test=test)
 
 
 __all__ = ["RowParts", "SplitData", "load_setting", "split_setting", "standardizer",
-           "task_set"]
+           "target_scaler", "task_set"]

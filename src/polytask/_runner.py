@@ -138,7 +138,8 @@ def _without_defaults(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 
 def data_spec(cfg: ExperimentConfig, setting: Setting) -> dict[str, Any]:
     """What a unit's data depend on (for its key)."""
-    return {"dataset": dataclasses.asdict(cfg.dataset), "setting": setting.params,
+    return {"dataset": _without_defaults(cfg.dataset, ("standardize_targets",)),
+            "setting": setting.params,
             "tasks": _without_defaults(cfg.tasks, ("task_metrics",)),
             "split": dataclasses.asdict(cfg.split)}
 
