@@ -220,6 +220,19 @@ def test_resume_refuses_other_tasks(tmp_path):
         _trainer(tmp_path).fit(_model(), ["b", "a"], None, ADAM, train)
 
 
+def test_resume_with_other_optimizer_groups_says_why_and_what_to_do(tmp_path):
+    train, _ = _problem()
+    _trainer(tmp_path, max_epochs=1).fit(_model(), ["a", "b"], None, ADAM, train)
+
+    def one_group(groups):
+        return torch.optim.Adam([p for g in groups for p in g["params"]], lr=0.01)
+
+    with pytest.raises(ValueError, match=r"holds 3 parameter group\(s\), this optimizer 1\. "
+                                         r"It was written with another optimizer factory.*"
+                                         r"delete the run directory's checkpoint"):
+        _trainer(tmp_path).fit(_model(), ["a", "b"], None, one_group, train)
+
+
 # ---------------------------------------------------------------- kill -9 and resume
 def _script():
     spec = importlib.util.spec_from_file_location("_resume_script", HERE / "_resume_script.py")
