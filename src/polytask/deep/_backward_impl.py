@@ -50,16 +50,28 @@ def gradient_cosine(gramian: Tensor) -> Tensor:
     return cosine
 
 
+def grad_like(param: Tensor, grad: Tensor) -> Tensor:
+    """``grad`` shaped, typed and laid out like ``param`` (never a view).
+
+    PyTorch's gradient layout contract: ``.grad`` has the strides of its parameter, as
+    ``Tensor.backward`` guarantees.  Fused optimizers (``Adam(fused=True)``) read
+    parameter and gradient memory in the same order, so a transposed gradient (the
+    blockwise Gramian engine's ``(aᵀδ)ᵀ``) would silently update the wrong entries.
+    """
+    grad = grad.reshape(param.shape).to(param.dtype)
+    if grad._base is None and grad.stride() == param.stride():
+        return grad
+    return torch.empty_like(param).copy_(grad)
+
+
 def accumulate(pairs: Iterable[tuple[Tensor, Tensor]]) -> None:
-    """Add gradients to ``.grad`` like ``Tensor.backward`` does."""
+    """Add gradients to ``.grad`` like ``Tensor.backward`` does (same layout contract)."""
     with torch.no_grad():
         for param, grad in pairs:
-            grad = grad.reshape(param.shape).to(param.dtype)
             if param.grad is None:
-                # never store a view: its base could be modified later
-                param.grad = grad.clone() if grad._base is not None else grad
+                param.grad = grad_like(param, grad)
             else:
-                param.grad.add_(grad)
+                param.grad.add_(grad.reshape(param.shape).to(param.dtype))
 
 
 def feature_gramian(jacobians: Sequence[Tensor], m: int) -> Tensor:

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from polytask.tasks import TaskSet
 
+from ._backward_impl import grad_like
 from ._distributed import DistContext
 from ._setup import one_objective, uses_features
 from .aggregation import Aggregator
@@ -344,7 +345,7 @@ class StepEngine:
     def _set_head_grads(self, grads: list[Tensor | None]) -> None:
         scale = self._scale()
         for p, g in zip(self.heads, grads, strict=True):
-            p.grad = None if g is None else g * scale
+            p.grad = None if g is None else grad_like(p, g * scale)
 
     def _jacobian_backward(self, part: Tensor, reg: Tensor, feats: tuple[Tensor, ...]
                            ) -> Tensor:
@@ -366,14 +367,14 @@ class StepEngine:
             d = self.method(jac) * scale
             offset = 0
             for p in self.shared:
-                g = d[offset: offset + p.numel()].reshape(p.shape).to(p.dtype)
+                g = d[offset: offset + p.numel()]
                 offset += p.numel()
-                p.grad = g if p.grad is None else p.grad + g
+                p.grad = grad_like(p, g) if p.grad is None else p.grad + g.reshape(p.shape)
         if reg.requires_grad:  # the same on every rank: no reduction needed
             grads = torch.autograd.grad(reg * scale, self.shared, allow_unused=True)
             for p, g in zip(self.shared, grads, strict=True):
                 if g is not None:
-                    p.grad = g if p.grad is None else p.grad + g
+                    p.grad = grad_like(p, g) if p.grad is None else p.grad + g
         return jac
 
     # ------------------------------------------------------------------ update
