@@ -145,10 +145,10 @@ def _restore(ckpt: dict[str, Any], run: _Run, st: _RunState, gen: torch.Generato
     try:
         run.optimizer.load_state_dict(ckpt["optimizer"])
     except ValueError as err:
-        saved = len(ckpt["optimizer"].get("param_groups", ()))
+        n_saved = len(ckpt["optimizer"].get("param_groups", ()))
         raise ValueError(
             f"the checkpoint's optimizer state does not fit this optimizer ({err}): it holds "
-            f"{saved} parameter group(s), this optimizer {len(run.optimizer.param_groups)}. "
+            f"{n_saved} parameter group(s), this optimizer {len(run.optimizer.param_groups)}. "
             "It was written with another optimizer factory, other per-task settings or "
             "another polytask version (experiments merge Adam's groups since 8 Dec 2026); "
             "resume with the same settings, or delete the run directory's checkpoint to "
