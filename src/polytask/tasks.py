@@ -457,10 +457,9 @@ class TaskSet(Sequence[Task]):
             placed = [i for indices, _, _ in done for i in indices] + rest
             pieces = [v for _, v, _ in done] + ([torch.stack(out)] if out else [])
             counts = [c for _, _, n in done for c in n] + counts
-            where = torch.empty(len(placed), dtype=torch.long)
-            where[torch.tensor(placed)] = torch.arange(len(placed))
-            losses = torch.cat(pieces)[where.to(pieces[0].device)]
-            counts = [counts[k] for k in where.tolist()]
+            order = torch.tensor(placed).argsort()  # task i's position in the pieces
+            losses = torch.cat(pieces)[order.to(pieces[0].device)]
+            counts = [counts[k] for k in order.tolist()]
         if return_counts:
             return losses, torch.tensor(counts, device=losses.device)
         return losses

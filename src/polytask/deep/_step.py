@@ -409,9 +409,9 @@ class StepEngine:
     @torch.no_grad()
     def _losses_after(self, x: Any, targets: dict[str, Tensor], counts: Tensor,
                       counts_g: Tensor, shown: Tensor) -> Tensor:
-        with torch.no_grad(), self._autocast():  # values only: no graph to build
+        with self._autocast():
             preds = self.model(x)
-            losses, _ = self._task_losses(preds, targets)
+        losses, _ = self._task_losses(preds, targets)
         after = self.dist.all_reduce_sum(losses * counts / counts_g.clamp(min=1.0))
         return torch.where(counts_g > 0, after, shown)
 

@@ -168,15 +168,16 @@ class LossWeighting(nn.Module, ABC):
             )
         return losses
 
-    def _check_positive_losses(self, losses: Tensor, name: str = "losses") -> None:
-        """Raise if a (checked) loss is not strictly positive."""
-        positive = losses.detach() > 0
-        if not bool(positive.all()):
-            i = int((~positive).nonzero()[0, 0])
+    def _check_positive_losses(self, losses: Tensor, name: str = "losses", *,
+                               allow_zero: bool = False) -> None:
+        """Raise if a (checked) loss is not strictly positive (negative: ``allow_zero``)."""
+        ok = losses.detach() >= 0 if allow_zero else losses.detach() > 0
+        if not bool(ok.all()):
+            i = int((~ok).nonzero()[0, 0])
             raise ValueError(
                 f"{name}[{i}] for {self._task(i)} is {float(losses[i])}; "
                 f"{type(self).__name__} takes ratios or logarithms of the losses, "
-                "so every loss must be > 0"
+                f"so every loss must be {'>=' if allow_zero else '>'} 0"
             )
 
     def _check_gramian(self, gramian: object, *, required: bool) -> Tensor | None:

@@ -158,17 +158,7 @@ class FAMO(LossWeighting):
 
     def _shifted(self, losses: Tensor, name: str = "losses") -> Tensor:
         """``losses + eps`` after checking that they are >= 0 (> 0 when ``eps == 0``)."""
-        if self.eps == 0:
-            self._check_positive_losses(losses, name)
-            return losses
-        negative = losses.detach() < 0
-        if bool(negative.any()):
-            i = int(negative.nonzero()[0, 0])
-            raise ValueError(
-                f"{name}[{i}] for {self._task(i)} is {float(losses[i])}; FAMO takes "
-                f"logarithms of the losses shifted by eps={self.eps:g}, so every loss must "
-                "be >= 0"
-            )
+        self._check_positive_losses(losses, name, allow_zero=self.eps > 0)
         return losses + self.eps
 
     def _weights(self, losses: Tensor, gramian: Tensor | None) -> Tensor:
