@@ -80,7 +80,11 @@ def test_school_example_is_the_linear_protocol() -> None:
     kinds = {(m.model, m.fit) for m in cfg.models if isinstance(m, LinearModelConfig)}
     assert {("ridge", "per_task"), ("ridge", "pooled"), ("mean_regularized", "joint"),
             ("l21", "joint"), ("trace_norm", "joint"), ("clustered", "joint")} <= kinds
-    assert all(isinstance(m, LinearModelConfig) and m.cv for m in cfg.models)
+    linear = [m for m in cfg.models if isinstance(m, LinearModelConfig)]
+    assert len(linear) == len(cfg.models)
+    # every penalised model is tuned; the hierarchical Bayes model fits its own variances
+    assert all(m.cv for m in linear if m.model != "hierarchical_bayes")
+    assert ("hierarchical_bayes", "joint") in kinds
 
 
 def test_clusters_example_has_a_relate_section() -> None:
@@ -269,6 +273,12 @@ def test_linear_entries_reject_unsupported_kinds() -> None:
         reg.linear_models()["l21"].build("multiclass", {})
     ridge = reg.linear_models()["ridge"].build("binary", {"beta": 2.0})
     assert ridge.get_params()["alpha"] == 0.0 and ridge.get_params()["beta"] == 2.0
+    hb = reg.linear_models()["hierarchical_bayes"]
+    assert hb.build("regression", {"covariance": "full"}).covariance == "full"
+    with pytest.raises(ValueError, match="HierarchicalBayesRegressor cannot fit binary"):
+        hb.build("binary", {})
+    with pytest.raises(ValueError, match="takes no solver"):
+        hb.build("regression", {}, solver=object())
 
 
 def test_x_keys_hold_yaml_anchors_that_models_merge(tmp_path: Path) -> None:

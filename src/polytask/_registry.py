@@ -117,6 +117,9 @@ class LinearEntry:
         else:
             raise ValueError(f"{self.regressor.__name__} cannot fit {kind} tasks; linear "
                              "models fit regression (and most of them binary) tasks")
+        if solver is not None and "solver" not in signature_params(cls):
+            raise ValueError(f"{cls.__name__} takes no solver (it runs its own fitting "
+                             "algorithm); remove the model's 'solver' entry")
         extra = {} if solver is None else {"solver": solver}
         return cls(**{**self.fixed, **params, **extra})
 
@@ -253,6 +256,9 @@ def linear_models() -> Mapping[str, LinearEntry]:
                              "shared plus task-specific features (Jalali et al. 2010)"),
         "clustered": LinearEntry(L.ClusteredRegressor, L.ClusteredClassifier,
                                  "convex clustered MTL (Zhou, Chen & Ye 2011)"),
+        "hierarchical_bayes": LinearEntry(L.HierarchicalBayesRegressor, None,
+                                          "task weights around a mean, variances by "
+                                          "empirical Bayes (EM; regression only)"),
     })
 
 

@@ -13,6 +13,7 @@ from polytask.linear._datafits import SquaredLoss
 from polytask.linear._design import TaskDesign
 from polytask.linear._estimators import MultiTaskClassifier, MultiTaskRegressor
 from polytask.linear._graph_exact import GraphRegularizedSolver, solve_graph_regularized
+from polytask.linear._hierarchical import HierarchicalBayesRegressor, hierarchical_log_likelihood
 from polytask.linear._mean_reg_exact import MeanRegularizedSolver, solve_mean_regularized
 from polytask.linear._named_classifiers import (
     ClusteredClassifier,
@@ -61,6 +62,7 @@ __all__ = [
     "DirtyRegressor",
     "GraphRegularized",
     "GraphRegularizedSolver",
+    "HierarchicalBayesRegressor",
     "L1Linf",
     "L21Classifier",
     "L21Regressor",
@@ -89,6 +91,7 @@ __all__ = [
     "alpha_max",
     "choose_solver",
     "gap_safe_screen",
+    "hierarchical_log_likelihood",
     "regularization_path",
     "restrict_design",
     "solve_graph_regularized",

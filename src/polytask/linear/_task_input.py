@@ -97,6 +97,12 @@ def _from_pairs(est: Any, pairs: Any, classification: bool) -> ParsedInput:
             raise ValueError(
                 f"task {_name(names[t])}: X_t must be 2-D with {n} rows like y_t; got {Xt.shape}."
             )
+        if Xt.dtype.kind in "fc" and not np.all(np.isfinite(Xt)):
+            row = int(np.flatnonzero(~np.isfinite(Xt).all(axis=1))[0])
+            raise ValueError(
+                f"task {_name(names[t])}: Input X contains NaN or infinity (X_t row {row}); "
+                "features must be finite."
+            )
     X = validate_data(est, np.vstack(Xs), reset=True, dtype=np.float64)
     task_of = np.repeat(np.arange(len(items)), sizes)
     return _per_task(X, np.concatenate(ys), task_of, names, classification)
