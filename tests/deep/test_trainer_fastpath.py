@@ -314,6 +314,7 @@ def test_explicit_path_takes_per_task_gradients_with_strategy_auto(
 
     monkeypatch.setattr(step_module, "per_task_gradients", spy)
     monkeypatch.setattr(StepEngine, "_force_explicit", True)
+    monkeypatch.setattr(StepEngine, "_structured_heads", False)
     torch.manual_seed(0)
     trainer = Trainer(max_epochs=1, batch_size=6, mode=mode, progress=False,
                       tensorboard=False)

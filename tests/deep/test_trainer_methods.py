@@ -258,6 +258,7 @@ def test_explicit_step_equals_backward_engine(monkeypatch, method, arch, mode):
                           period=2 if i == 1 else 1, weight=0.5 if i == 2 else 1.0)
                      for i, t in enumerate(tasks)])
     runs = []
+    monkeypatch.setattr(StepEngine, "_structured_heads", False)  # J Jᵀ on both paths
     for explicit in (False, True):
         monkeypatch.setattr(StepEngine, "_force_explicit", explicit)
         torch.manual_seed(0)

@@ -266,6 +266,35 @@ def one_objective(kind: str, method: Any, want_gramian: bool) -> bool:
         and not want_gramian
 
 
+def structured_heads(model: nn.Module, kind: str, method: Any, representation: bool,
+                     want_gramian: bool) -> list[nn.Linear] | None:
+    """The heads' linear layers when the step may take the representation Gramian from
+    their output cotangents (:func:`polytask.deep._head_gramian.linear_head_gramian`).
+
+    That needs representation mode, a plain :class:`SharedBottom` whose heads are all
+    plain linear layers on its features, and a method that reads the Gramian (a
+    Gramian weighting, GradVac, or a loss weighting that needs gradient norms or a
+    tracked Gramian), not the Jacobian itself. The heads may then also be stacked into
+    one matrix product: the cotangents are taken at each task's slice of the output.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from polytask.deep.aggregation import UPGrad
+    >>> from polytask.deep.architectures import SharedBottom
+    >>> model = SharedBottom(nn.Linear(3, 4), {"a": nn.Linear(4, 1), "b": nn.Linear(4, 1)})
+    >>> len(structured_heads(model, "gramian", UPGrad(), True, False))
+    2
+    >>> structured_heads(model, "gramian", UPGrad(), False, False) is None  # parameter mode
+    True
+    """
+    needs_gramian = kind in ("gramian", "gradvac") or (
+        kind == "loss" and (getattr(method, "requires_grad_norms", False) or want_gramian))
+    if not (representation and needs_gramian and type(model) is SharedBottom):
+        return None
+    return linear_heads(list(model.heads))
+
+
 def uses_features(model: nn.Module, representation: bool) -> bool:
     """Whether the step hands ``model.encode(x)`` to the backward engine.
 

@@ -12,6 +12,11 @@ The step is written once for every kind of *method*:
 - any other :class:`~polytask.deep.aggregation.Aggregator` gets the Jacobian itself and
   its output is written into the shared parameters' ``.grad``.
 
+In representation mode, when a plain shared-bottom model reads its features with linear
+heads only, the Gramian comes from the heads' output cotangents
+(:func:`~polytask.deep._head_gramian.linear_head_gramian`), with the heads stacked and the
+losses vectorised, instead of from the per-task gradients at the representation.
+
 With a gradient method (the last two kinds) the task-specific parameters get the
 gradient of the unweighted sum of the task losses (each task's own parameters follow
 its own loss), as in MGDA, PCGrad and the other aggregators' papers; a loss weighting
@@ -39,7 +44,8 @@ from polytask.tasks import TaskSet
 
 from ._backward_impl import grad_like
 from ._distributed import DistContext
-from ._setup import one_objective, uses_features
+from ._head_gramian import linear_head_gramian
+from ._setup import one_objective, structured_heads, uses_features
 from .aggregation import Aggregator
 from .backward import per_task_gradients
 
@@ -144,6 +150,7 @@ class StepEngine:
     """
 
     _force_explicit = False  # tests compare the two paths in one process
+    _structured_heads = True  # tests compare the structured Gramian with J Jᵀ
 
     def __init__(
         self,
@@ -167,7 +174,6 @@ class StepEngine:
         self.optimizer, self.scaler, self.amp_dtype = optimizer, scaler, amp_dtype
         self.device, self.dist, self.grad_clip_norm = device, dist, grad_clip_norm
         self.want_gramian = want_gramian
-        self.grouped = one_objective(kind, method, want_gramian)
         arch: Any = model
         trainable = [p for p in model.parameters() if p.requires_grad]
         shared = [p for p in arch.shared_parameters() if p.requires_grad]
@@ -180,10 +186,26 @@ class StepEngine:
         self.weighting = getattr(method, "weighting", method)
         params = inspect.signature(self.weighting.__call__).parameters if kind != "loss" else {}
         self._pass_losses = "losses" in params
-        self.explicit = dist.enabled or scaler is not None or self._force_explicit
+        self.head_weights = self._linear_head_weights()
+        # one objective, or a Gramian from the heads' cotangents: nothing differentiates
+        # the task losses one by one, so they may be computed in vectorised groups
+        self.grouped = one_objective(kind, method, want_gramian) or self.head_weights is not None
+        self.explicit = dist.enabled or scaler is not None or self._force_explicit \
+            or self.head_weights is not None
         m = len(tasks)
         self.last_losses = torch.ones(m, dtype=torch.float64)
         self.gradvac_targets = torch.zeros(m, m, dtype=torch.float64)
+
+    def _linear_head_weights(self) -> dict[str, Tensor] | None:
+        """Every task's head weight when the Gramian comes from the heads' cotangents."""
+        if not self._structured_heads:
+            return None
+        layers = structured_heads(self.model, self.kind, self.method, self.representation,
+                                  self.want_gramian)
+        if layers is None:
+            return None
+        model: Any = self.model
+        return {t: layer.weight for t, layer in zip(model.task_names, layers, strict=True)}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Tensor]:
@@ -245,7 +267,7 @@ class StepEngine:
         surrogate = surrogate - surrogate.detach() + shown
         reg = reg.float()
         if self.explicit:
-            weights, gram = self._explicit_backward(part, surrogate, reg, feats)
+            weights, gram = self._explicit_backward(part, surrogate, reg, feats, preds)
         else:
             if reg.requires_grad:
                 reg.backward()
@@ -279,8 +301,17 @@ class StepEngine:
         return result.weights, seen[0] if seen else result.gramian
 
     # ------------------------------------------------------------------ explicit path
-    def _gramian(self, part: Tensor, feats: tuple[Tensor, ...]) -> Tensor:
-        """Global task Gramian: of the summed Jacobian, or the summed feature Gramians."""
+    def _gramian(self, part: Tensor, feats: tuple[Tensor, ...], preds: dict[str, Tensor]
+                 ) -> Tensor:
+        """Global task Gramian: of the summed Jacobian, or the summed feature Gramians
+        (from the heads' output cotangents when the heads are linear)."""
+        heads = self.head_weights
+        if self.representation and heads is not None and len(feats) == 1 \
+                and feats[0].shape[-1] == next(iter(heads.values())).shape[1]:
+            outs = [preds[t] for t in self.tasks.names]
+            cots = torch.autograd.grad(part.sum(), outs, retain_graph=True, allow_unused=True)
+            gram = linear_head_gramian(cots, [heads[t] for t in self.tasks.names])
+            return self.dist.all_reduce_sum(gram)
         if self.representation:
             jac = per_task_gradients(part, feats, retain_graph=True, strategy="auto")
             return self.dist.all_reduce_sum(jac @ jac.T)
@@ -314,11 +345,12 @@ class StepEngine:
         return w
 
     def _explicit_backward(self, part: Tensor, surrogate: Tensor, reg: Tensor,
-                           feats: tuple[Tensor, ...]) -> tuple[Tensor | None, Tensor | None]:
+                           feats: tuple[Tensor, ...], preds: dict[str, Tensor]
+                           ) -> tuple[Tensor | None, Tensor | None]:
         gram: Tensor | None = None
         if self.kind == "loss":
             if self.method.requires_grad_norms or self.want_gramian:
-                gram = self._gramian(part, feats)
+                gram = self._gramian(part, feats, preds)
             weights = self.method.weights(surrogate.detach(), gramian=gram)
             self._backward(self.method(surrogate, gramian=gram) + reg)
             return weights, gram
@@ -327,7 +359,7 @@ class StepEngine:
             jac = self._jacobian_backward(part, reg, feats)
             self._set_head_grads(head_grads)
             return None, (jac @ jac.T if self.want_gramian else None)
-        gram = self._gramian(part, feats)
+        gram = self._gramian(part, feats, preds)
         weights = self._weights(gram, surrogate.detach())
         self._backward((weights.to(surrogate) * surrogate).sum() + reg)
         self._set_head_grads(head_grads)  # replaces the weighted head gradients

@@ -37,6 +37,7 @@ from ._setup import (
     check_schedule,
     one_objective,
     resolve_device,
+    structured_heads,
     task_param_groups,
     uses_features,
 )
@@ -332,8 +333,11 @@ class Trainer:
             logger.debug("mixed_precision=%r ignored on %s (CUDA only)", self.mixed_precision,
                          device)
         tracking = self.gradient_tracker is not None
+        stack = one_objective(kind, method, tracking) or (
+            StepEngine._structured_heads
+            and structured_heads(model, kind, method, representation, tracking) is not None)
         forward: nn.Module = ForwardModule(model, uses_features(model, representation),
-                                           stack_heads=one_objective(kind, method, tracking))
+                                           stack_heads=stack)
         if dist.enabled:
             forward = wrap_ddp(forward, device)
         engine = StepEngine(model=model, forward=forward, tasks=task_set, method=method,

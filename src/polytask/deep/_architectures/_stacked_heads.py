@@ -9,8 +9,10 @@ features, stacking their weights row-wise gives all outputs in one ``F.linear``;
 head keeps its own parameters, so the architecture's parameter partition, per-task
 learning rates and checkpoints are unchanged.  The outputs equal the heads' up to
 rounding, but they come out of one graph node, so the trainer uses this path only for
-loss weightings (which backpropagate one objective), never for per-task gradient
-methods, which need one node per task.
+loss weightings (which backpropagate one objective) and for Gramian methods whose
+Gramian it takes from the heads' output cotangents (each task's slice of the stacked
+output, :func:`polytask.deep._setup.structured_heads`), never for methods that need the
+per-task gradients through the heads themselves.
 """
 
 from __future__ import annotations
