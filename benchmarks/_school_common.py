@@ -8,6 +8,8 @@
   selection by the pooled validation squared error.
 * ``write_section``: replace one marked section of ``docs/benchmarks.md`` (read, modify,
   write at once, so that the sections other scripts write are left alone).
+* ``paired_rows`` and ``repetitions_main``: the table of explained variances paired
+  against a base model, and the command line, of the exploratory School scripts.
 """
 
 from __future__ import annotations
@@ -210,3 +212,38 @@ def write_section(name: str, body: str, path: Path = Path("docs/benchmarks.md"))
     tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def paired_rows(reps: Sequence[dict[str, float]], base: str) -> tuple[list[str], dict[str, Any]]:
+    """Table rows ``| model | mean ± std | paired Δ vs base |`` (points of explained
+    variance) over repetitions, and the per-model arrays of percentages."""
+    ev = {name: 100 * np.array([r[name] for r in reps]) for name in reps[0]}
+    rows = []
+    for name, values in ev.items():
+        d = values - ev[base]
+        mean = f"{values.mean():.2f} ± {values.std():.2f}"
+        rows.append(f"| {name} | {mean} | {d.mean():+.2f} ± {d.std():.2f} |")
+    return rows, ev
+
+
+def repetitions_main(
+    doc: str | None,
+    per_rep: Callable[[int], dict[str, float]],
+    render: Callable[[list[dict[str, float]], str, float], str],
+    section: str,
+) -> None:
+    """``--reps N`` (10) repetitions of ``per_rep``, rendered, printed and written to
+    ``docs/benchmarks.md`` (unless ``--no-write``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    args = parser.parse_args()
+    machine = machine_line()
+    with Clock() as clock:
+        rows = [per_rep(rep) for rep in range(args.reps)]
+    text = render(rows, machine, clock.wall)
+    print(text)
+    if not args.no_write:
+        write_section(section, text)

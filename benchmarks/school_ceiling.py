@@ -27,7 +27,6 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _school_common import Clock, Split, load, machine_line, scores, split, write_section
+from _school_common import Split, load, paired_rows, repetitions_main, scores, split
 
 from polytask.linear import MeanRegularizedRegressor
 
@@ -208,19 +207,15 @@ def render(reps: list[dict[str, float]], machine: str, wall: float) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {n} | {p} | {100 * r:.2f} |" for n, p, r in model_classes(X, y, task)]
-    names = list(reps[0])
-    ev = {n: 100 * np.array([r[n] for r in reps]) for n in names}
-    base = ev[names[0]]
+    table, ev = paired_rows(reps, base="mean-regularised (polytask, CV's point)")
+    names = list(ev)
     lines += [
         "",
         f"| estimator (protocol splits) | test explained variance (%), {len(reps)} "
         "repetitions | Δ vs mean-regularised, paired (points) |",
         "|---|---|---|",
+        *table,
     ]
-    for n in names:
-        d = ev[n] - base
-        row = f"| {n} | {ev[n].mean():.2f} ± {ev[n].std():.2f} | {d.mean():+.2f} ± {d.std():.2f} |"
-        lines.append(row)
     classes = {n.strip(): r for n, _, r in model_classes(X, y, task)}
     known = 100 * classes["school intercepts + pooled attributes"]
     full = 100 * classes["one full linear model per school (STL's class)"]
@@ -245,17 +240,7 @@ def render(reps: list[dict[str, float]], machine: str, wall: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
-    args = parser.parse_args()
-    machine = machine_line()
-    with Clock() as clock:
-        rows = [estimation(rep) for rep in range(args.reps)]
-    text = render(rows, machine, clock.wall)
-    print(text)
-    if not args.no_write:
-        write_section("school_ceiling", text)
+    repetitions_main(__doc__, estimation, render, "school_ceiling")
 
 
 if __name__ == "__main__":

@@ -23,17 +23,15 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.preprocessing import SplineTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _school_common import Clock, Split, load, machine_line, scores, split, write_section
+from _school_common import Split, load, paired_rows, repetitions_main, scores, split
 
 from polytask.linear import MeanRegularizedRegressor
 
@@ -88,9 +86,8 @@ def probe(rep: int) -> dict[str, float]:
 
 
 def render(rows: list[dict[str, float]], machine: str, wall: float) -> str:
-    names = list(rows[0])
-    ev = {n: 100 * np.array([r[n] for r in rows]) for n in names}
-    base = ev["mean-regularised"]
+    table, ev = paired_rows(rows, base="mean-regularised")
+    names, base = list(ev), ev["mean-regularised"]
     lines = [
         "## School: probes beyond the linear formulations (exploratory)",
         "",
@@ -107,12 +104,8 @@ def render(rows: list[dict[str, float]], machine: str, wall: float) -> str:
         f"| model | explained variance (%), {len(rows)} repetitions "
         "| Δ vs mean-regularised, paired (points) |",
         "|---|---|---|",
+        *table,
     ]
-    for n in names:
-        d = ev[n] - base
-        lines.append(
-            f"| {n} | {ev[n].mean():.2f} ± {ev[n].std():.2f} | {d.mean():+.2f} ± {d.std():.2f} |"
-        )
     best = max(names, key=lambda n: ev[n].mean())
     gain, high = float((ev[best] - base).mean()), float(ev[best].mean())
     lines += [
@@ -127,17 +120,7 @@ def render(rows: list[dict[str, float]], machine: str, wall: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
-    args = parser.parse_args()
-    machine = machine_line()
-    with Clock() as clock:
-        rows: list[dict[str, Any]] = [probe(rep) for rep in range(args.reps)]
-    text = render(rows, machine, clock.wall)
-    print(text)
-    if not args.no_write:
-        write_section("school_probes", text)
+    repetitions_main(__doc__, probe, render, "school_probes")
 
 
 if __name__ == "__main__":

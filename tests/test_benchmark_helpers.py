@@ -106,3 +106,11 @@ def test_write_section_replaces_only_its_own_markers(tmp_path):
     assert "first\n" not in text.replace("first again\n", "")
     assert text.index("one:start") < text.index("two:start")  # kept in place
     assert not list(doc.parent.glob("*.tmp"))
+
+
+def test_paired_rows_report_mean_and_paired_difference_in_points():
+    reps = [{"base": 0.30, "new": 0.32}, {"base": 0.34, "new": 0.35}]
+    rows, ev = sc.paired_rows(reps, base="base")
+    assert list(ev) == ["base", "new"] and np.allclose(ev["new"], [32.0, 35.0])
+    assert rows[0] == "| base | 32.00 ± 2.00 | +0.00 ± 0.00 |"
+    assert rows[1] == "| new | 33.50 ± 1.50 | +1.50 ± 0.50 |"
