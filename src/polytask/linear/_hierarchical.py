@@ -180,6 +180,14 @@ class HierarchicalBayesRegressor(_RegressorBase):
         EM updates run (about three per cycle).
     n_features_in_ : int
 
+    Notes
+    -----
+    ``fit`` reduces every task to its sufficient statistics ``Z_tᵀZ_t`` and ``Z_tᵀy_t``
+    once (memory ``O(T p²)`` for ``p`` features and the intercept); an EM update then
+    costs ``O(T (p² + q³))`` for ``q`` random coefficients, whatever the tasks' sizes.
+    It suits many tasks with tens to a few hundred features; for thousands of features
+    restrict ``random_features`` (the fixed ones still cost ``p²`` memory per task).
+
     References
     ----------
     A. P. Dempster, N. M. Laird and D. B. Rubin. Maximum likelihood from incomplete
