@@ -63,13 +63,16 @@ def _setup(n=24, n_tasks=4):
                for i, t in enumerate(names)}
     targets["t0"] = x[:, 0] + torch.randn(n, generator=g)  # one regression task
     targets["t1"][::3] = float("nan")  # missing labels
+    targets["k"] = torch.randint(0, 3, (n,), generator=g)  # a 3-class task: 3 head outputs
     tasks = TaskSet([Task(t, kind="regression" if t == "t0" else "binary",
-                          period=2 if t == "t2" else 1) for t in names])
+                          period=2 if t == "t2" else 1) for t in names]
+                    + [Task("k", kind="multiclass", n_outputs=3)])
     return tasks, MultiTaskTorchDataset(x, targets), names
 
 
 def _model(names):
-    return SharedBottom(MLP([5, 8], activate_last=True), {t: nn.Linear(8, 1) for t in names})
+    heads = {t: nn.Linear(8, 1) for t in names} | {"k": nn.Linear(8, 3)}
+    return SharedBottom(MLP([5, 8], activate_last=True), heads)
 
 
 METHODS = {
@@ -79,7 +82,7 @@ METHODS = {
     "PCGrad": lambda: PCGrad(generator=torch.Generator().manual_seed(2)),
     "NashMTL": lambda: NashMTL(),
     "GradVac": lambda: GradVac(beta=0.5, generator=torch.Generator().manual_seed(1)),
-    "GradNorm": lambda: GradNorm(["t0", "t1", "t2", "t3"], alpha=1.5),
+    "GradNorm": lambda: GradNorm(["t0", "t1", "t2", "t3", "k"], alpha=1.5),
 }
 
 
@@ -114,7 +117,7 @@ def test_other_heads_and_parameter_mode_keep_the_jacobian(monkeypatch):
     monkeypatch.setattr(step_module, "linear_head_gramian", lambda *a: calls.append(1))
     towers = SharedBottom(MLP([5, 8], activate_last=True),
                           {t: nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 1))
-                           for t in names})
+                           for t in names} | {"k": nn.Linear(8, 3)})
     for model, mode in ((towers, "representation"), (_model(names), "parameter")):
         Trainer(max_epochs=1, batch_size=8, mode=mode, progress=False,
                 tensorboard=False).fit(model, tasks, UPGrad(),
