@@ -22,7 +22,7 @@ from polytask.deep._architectures._stacked_heads import (
 from polytask.deep.aggregation import MGDAWeighting, UPGrad
 from polytask.deep.architectures import MLP, MMoE, SharedBottom
 from polytask.deep.trainer import Trainer
-from polytask.deep.weighting import EqualWeighting, UncertaintyWeighting
+from polytask.deep.weighting import FAMO, EqualWeighting, UncertaintyWeighting
 from polytask.tasks import Task, TaskSet
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -152,7 +152,8 @@ def _fit(model: nn.Module, method: Any) -> nn.Module:
 
 @pytest.mark.parametrize("arch", ["shared_bottom", "mmoe"])
 @pytest.mark.parametrize("make", [lambda: EqualWeighting(NAMES),
-                                  lambda: UncertaintyWeighting(NAMES)])
+                                  lambda: UncertaintyWeighting(NAMES),
+                                  lambda: FAMO(NAMES)])  # FAMO: a second forward per step
 def test_a_loss_weighting_trains_the_same_with_the_fast_path(
         make: Any, arch: str, stack_calls: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     build = _model if arch == "shared_bottom" else _mmoe
@@ -235,3 +236,11 @@ def test_grad_like_returns_the_parameter_layout() -> None:
     flat = torch.arange(12.0, dtype=torch.float64)[None]
     out = grad_like(param, flat[0])  # a view of another shape and dtype
     assert out.dtype == param.dtype and out.shape == param.shape and out._base is None
+
+
+def test_famo_second_forward_takes_the_stacked_path_too(stack_calls: list[int]) -> None:
+    _fit(_model(), EqualWeighting(NAMES))
+    one_per_step = len(stack_calls)
+    stack_calls.clear()
+    _fit(_model(), FAMO(NAMES))
+    assert one_per_step > 0 and len(stack_calls) == 2 * one_per_step

@@ -441,8 +441,9 @@ class StepEngine:
     @torch.no_grad()
     def _losses_after(self, x: Any, targets: dict[str, Tensor], counts: Tensor,
                       counts_g: Tensor, shown: Tensor) -> Tensor:
+        forward = getattr(self.forward, "module", self.forward)  # not through DDP's hooks
         with self._autocast():
-            preds = self.model(x)
+            _, preds, _ = forward(x)  # the step's own forward: stacked heads where it has them
         losses, _ = self._task_losses(preds, targets)
         after = self.dist.all_reduce_sum(losses * counts / counts_g.clamp(min=1.0))
         return torch.where(counts_g > 0, after, shown)
