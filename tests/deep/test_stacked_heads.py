@@ -244,3 +244,16 @@ def test_famo_second_forward_takes_the_stacked_path_too(stack_calls: list[int]) 
     stack_calls.clear()
     _fit(_model(), FAMO(NAMES))
     assert one_per_step > 0 and len(stack_calls) == 2 * one_per_step
+
+
+def test_evaluation_stacks_the_heads_and_scores_like_the_model(
+        stack_calls: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    model, tasks = _model(), TaskSet([Task(t, kind="binary") for t in NAMES])
+    trainer = Trainer(max_epochs=1, batch_size=8, progress=False, tensorboard=False)
+    fast = trainer.evaluate(model, tasks, _data())
+    assert stack_calls and set(stack_calls) == {N_TASKS}
+    monkeypatch.setattr(deep_setup.ForwardModule, "_stacked", lambda self, f, x: None)
+    slow = trainer.evaluate(model, tasks, _data())
+    for t in NAMES:
+        for metric, value in slow[t].items():
+            assert fast[t][metric] == pytest.approx(value, rel=1e-6, abs=1e-7), (t, metric)

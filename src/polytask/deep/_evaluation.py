@@ -12,7 +12,9 @@ from torch import Tensor, nn
 from polytask.tasks import TaskSet, UndefinedPolicy
 
 from ._batches import eval_batches
-from ._setup import move
+from ._architectures._mmoe import MMoE
+from ._architectures._shared_bottom import SharedBottom
+from ._setup import ForwardModule, move
 
 
 @torch.no_grad()
@@ -22,7 +24,10 @@ def evaluate_model(
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Metrics and mean loss of every task that has labels in ``data``.
 
-    The model runs in eval mode without gradients; every example is seen once.
+    The model runs in eval mode without gradients; every example is seen once. A plain
+    :class:`SharedBottom` or :class:`MMoE` is evaluated through ``decode(encode(x))``
+    with its linear heads (gates, towers) stacked into one matrix product, which equals
+    ``model(x)`` up to rounding.
     Predictions are gathered per task and scored by :meth:`Task.evaluate
     <polytask.tasks.Task.evaluate>`, which drops missing labels; ``undefined`` is
     passed on to it ("skip" leaves out a metric undefined on a task's labels, with a
@@ -43,6 +48,9 @@ def evaluate_model(
     """
     was_training = model.training
     model.eval()
+    # a plain SharedBottom / MMoE evaluates its linear heads (gates, towers) stacked
+    forward = ForwardModule(model, encode=True, stack_heads=True) \
+        if type(model) in (SharedBottom, MMoE) else None
     y_true: dict[str, list[np.ndarray]] = {t: [] for t in tasks.names}
     y_pred: dict[str, list[np.ndarray]] = {t: [] for t in tasks.names}
     loss_sum = torch.zeros(len(tasks), dtype=torch.float64)
@@ -50,7 +58,8 @@ def evaluate_model(
     try:
         for x, targets in eval_batches(data, tasks, batch_size, what):
             tasks.check_names(targets, what)
-            preds = model(move(x, device))
+            xb = move(x, device)
+            preds = model(xb) if forward is None else forward(xb)[1]
             missing = [t for t in tasks.names if t not in preds]
             if missing:
                 raise ValueError(f"the model has no output for task(s) {missing}; its "
