@@ -11,9 +11,9 @@ from torch import Tensor, nn
 
 from polytask.tasks import TaskSet, UndefinedPolicy
 
-from ._batches import eval_batches
 from ._architectures._mmoe import MMoE
 from ._architectures._shared_bottom import SharedBottom
+from ._batches import eval_batches
 from ._setup import ForwardModule, move
 
 
