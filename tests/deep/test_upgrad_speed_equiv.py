@@ -166,7 +166,9 @@ def test_fast_path_makes_no_per_task_solve(monkeypatch: pytest.MonkeyPatch) -> N
 
     def counted(a: Array, b: Array) -> Any:
         calls[0] += 1
-        assert a.shape == (16, 16, 16)  # one batched system for all the projections
+        # one batched system per iteration for the projections still running, as wide
+        # as their largest free set
+        assert a.ndim == 3 and a.shape[0] <= 16 and a.shape[1] == a.shape[2] <= 16
         return real_solve(a, b)
 
     monkeypatch.setattr(dc.np.linalg, "solve", counted)
@@ -258,3 +260,18 @@ def test_failure_of_both_solvers_is_reported(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.warns(AggregationWarning, match="UPGrad: a projection onto the dual cone "
                                                 "violates its optimality conditions"):
         UPGradWeighting()(torch.tensor([[1.0, -0.5], [-0.5, 1.0]]))
+
+
+@pytest.mark.parametrize("density", [0.0, 0.2, 0.6, 1.0])
+def test_free_set_solve_equals_the_full_identity_padded_systems(density: float) -> None:
+    """The (m, k, k) gathered systems give the λ of the (m, m, m) systems whose rows and
+    columns outside each free set are the identity (the plain formulation)."""
+    rng = np.random.default_rng(3)
+    m = 12
+    a = rng.normal(size=(m, m + 3))
+    gram = a @ a.T / m
+    free = rng.random((m, m)) < density
+    free[0] = False  # one problem with an empty free set
+    full = np.where(free[:, :, None] & free[:, None, :], gram, np.eye(m))
+    ref = np.linalg.solve(full, np.where(free, -gram, 0.0)[:, :, None])[:, :, 0]
+    np.testing.assert_allclose(dc._free_set_solve(gram, free), ref, atol=1e-10)

@@ -16,9 +16,9 @@ method for the complementarity conditions): given the set ``F`` of free coordina
 ``λ_F`` solves ``G_FF λ_F = −c_F`` and ``λ = 0`` elsewhere; the next free set is
 ``{j : λ_j > μ_j}``; the method stops when the set repeats, which makes ``(λ, μ)`` an
 exact solution of the complementarity conditions.  One iteration is one batched
-``(m, m, m)`` linear solve for all the problems (each system is ``G`` with the rows and
-columns outside its free set replaced by the identity), so there is no Python-level work
-per problem.  Started from
+``(m, k, k)`` linear solve for all the problems, ``k`` the largest free set (each
+problem's ``G_FF``, padded with identity rows and columns), so there is no Python-level
+work per problem.  Started from
 ``λ = 0``, the first free set is the set of tasks that conflict with ``g_i``; on
 Gramians of nearly orthogonal or weakly conflicting gradients the method stops after
 two or three iterations.
@@ -80,24 +80,51 @@ def primal_dual_active_set(gramian: Array, max_iter: int) -> tuple[Array, Array,
         Whether problem ``i``'s free set repeated in the last iteration, i.e. whether
         ``(λ_i, μ_i)`` solves its complementarity conditions.
     """
-    m = gramian.shape[0]
-    eye = np.eye(m)
     # From λ = 0 the multipliers are μ = c_i = G e_i (row i of G): the first free set
-    # is the set of tasks that conflict with task i.  A problem whose set repeats keeps
-    # the same λ when solved again, so all the problems run in every iteration.
+    # is the set of tasks that conflict with task i.  A problem whose set repeats would
+    # keep the same λ (and set) when solved again: it is left as it is from then on.
+    m = gramian.shape[0]
     free: Mask = gramian < 0.0
+    lam: Array = np.zeros((m, m))
+    slack: Array = gramian.copy()  # row i = (G v_i)ᵀ with v_i = e_i + λ_i
+    stopped: Mask = np.zeros(m, dtype=bool)
     for _ in range(max(max_iter, 1)):
-        systems = np.where(free[:, :, None] & free[:, None, :], gramian, eye)
-        rhs = np.where(free, -gramian, 0.0)
-        lam: Array = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
-        slack: Array = lam @ gramian + gramian  # row i = (G v_i)ᵀ with v_i = e_i + λ_i
+        rows = np.flatnonzero(~stopped)
+        lam_r = _free_set_solve(gramian, free[rows], gramian[rows])
+        lam[rows] = lam_r
+        slack[rows] = lam_r @ gramian + gramian[rows]
         # next free set {j : λ_j > μ_j}, with μ_F = 0 by construction
-        new_free = lam > np.where(free, 0.0, slack)
-        stopped: Mask = (new_free == free).all(axis=1)
-        free = new_free
+        new_free = lam_r > np.where(free[rows], 0.0, slack[rows])
+        stopped[rows] = (new_free == free[rows]).all(axis=1)
+        free[rows] = new_free
         if stopped.all():
             break
     return lam, slack, stopped
+
+
+def _free_set_solve(gramian: Array, free: Mask, rows: Array | None = None) -> Array:
+    """Row ``r``: ``λ_F = −(G_FF)⁻¹ c_F`` on problem ``r``'s free set ``F``, 0 elsewhere.
+
+    ``free`` holds the free sets of the problems whose linear terms ``c_i = G e_i`` are
+    the rows ``rows`` of ``G`` (all of them when None). The systems are gathered to the
+    largest free set ``k`` (padded with identity rows) and solved as one ``(r, k, k)``
+    batch: ``r k³`` work instead of ``m⁴`` (about half the tasks conflict on ToxCast's
+    617 assays).
+    """
+    c = gramian if rows is None else rows
+    n, m = free.shape
+    k = int(free.sum(axis=1).max()) if n else 0
+    lam = np.zeros((n, m))
+    if k == 0:
+        return lam
+    order = np.argsort(~free, axis=1, kind="stable")[:, :k]  # free coordinates first
+    valid = np.take_along_axis(free, order, axis=1)
+    both = valid[:, :, None] & valid[:, None, :]
+    systems = np.where(both, gramian[order[:, :, None], order[:, None, :]], np.eye(k))
+    rhs = np.where(valid, -np.take_along_axis(c, order, axis=1), 0.0)  # c_F = G[i, F]
+    sol = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
+    np.put_along_axis(lam, order, np.where(valid, sol, 0.0), axis=1)
+    return lam
 
 
 def kkt_violation(lam: Array, slack: Array) -> Array:
