@@ -119,8 +119,12 @@ def _free_set_solve(gramian: Array, free: Mask, rows: Array | None = None) -> Ar
         return lam
     order = np.argsort(~free, axis=1, kind="stable")[:, :k]  # free coordinates first
     valid = np.take_along_axis(free, order, axis=1)
-    both = valid[:, :, None] & valid[:, None, :]
-    systems = np.where(both, gramian[order[:, :, None], order[:, None, :]], np.eye(k))
+    keep = valid.astype(gramian.dtype)
+    systems = gramian[order[:, :, None], order[:, None, :]]
+    systems *= keep[:, :, None]  # padding: identity rows and columns (in place, no copies)
+    systems *= keep[:, None, :]
+    diagonal = np.arange(k)
+    systems[:, diagonal, diagonal] += 1.0 - keep
     rhs = np.where(valid, -np.take_along_axis(c, order, axis=1), 0.0)  # c_F = G[i, F]
     sol = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
     np.put_along_axis(lam, order, np.where(valid, sol, 0.0), axis=1)
