@@ -9,7 +9,11 @@ computes them once, blockwise, and turns them into one update:
 - :func:`mtl_backward` — fills ``.grad`` with the update of a method: the shared
   parameters get ``d = Jᵀ w``, the task-specific ones the gradient of ``Σ_i L_i``;
 - :func:`gradient_cosine` — the cosine-similarity matrix of the task gradients
-  (``G`` normalised), for relatedness logging.
+  (``G`` normalised), for relatedness logging;
+- :func:`linear_head_gramian` — the representation Gramian of linear heads from the
+  cotangents at their outputs, ``(AᵀA) ∘ (W Wᵀ)`` summed per task, without the
+  Jacobian (what the ``Trainer`` uses for a plain shared-bottom model with linear heads
+  in representation mode).
 
 Two modes:
 
@@ -79,6 +83,7 @@ from ._backward_impl import (
     split_vector,
 )
 from ._graph import leaf_parameters
+from ._head_gramian import linear_head_gramian
 from ._jacobian import STRATEGIES, Strategy, task_blocks
 from ._methods import (
     GramianWeightingLike,
@@ -96,6 +101,7 @@ __all__ = [
     "GramianWeightingLike",
     "StatefulGramianWeighting",
     "gradient_cosine",
+    "linear_head_gramian",
     "mtl_backward",
     "per_task_gradients",
     "task_gramian",
