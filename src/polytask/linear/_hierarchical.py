@@ -188,6 +188,14 @@ class HierarchicalBayesRegressor(_RegressorBase):
     It suits many tasks with tens to a few hundred features; for thousands of features
     restrict ``random_features`` (the fixed ones still cost ``p²`` memory per task).
 
+    The common mean ``(w_0, b_0)`` is estimated without a penalty (a fixed effect), so
+    the tasks together need many more labels than there are features: School has
+    11,500 training labels for 27 features. With about as many samples as features it
+    overfits: on Mulan's osales (639 rows, 413 features, 12 targets, folds 0-2) its
+    aRRMSE was 157 % worse than per-target ridge (Δm). There,
+    :class:`MeanRegularizedRegressor`, whose ``beta`` penalises the mean, is the model
+    to use.
+
     References
     ----------
     A. P. Dempster, N. M. Laird and D. B. Rubin. Maximum likelihood from incomplete
