@@ -69,7 +69,7 @@ from polytask.linear import (
     alpha_max,
     hierarchical_log_likelihood,
 )
-from polytask.linear._hierarchical import _task_statistics
+from polytask.linear._hierarchical_em import _task_statistics
 
 KW: dict[str, Any] = {"normalization": "sum", "fit_intercept": True}
 RIDGE = 20.0  # the ridge term added to the structured norms (0 or this, by CV)

@@ -11,7 +11,7 @@ from polytask.linear import (
     MeanRegularizedRegressor,
     hierarchical_log_likelihood,
 )
-from polytask.linear._hierarchical import _task_statistics
+from polytask.linear._hierarchical_em import _task_statistics
 from polytask.linear._task_input import parse_fit_input
 
 
@@ -85,7 +85,7 @@ def test_em_never_decreases_the_log_likelihood_and_reports_the_final_value():
 
 def test_acceleration_reaches_what_plain_em_reaches_slowly():
     """Plain EM (the accelerated steps refused) ends lower after many more updates."""
-    from polytask.linear._hierarchical import _EMMap
+    from polytask.linear._hierarchical_em import _EMMap
 
     pairs, _, _ = _tasks(seed=11, T=30, intercept_sd=0.0)  # a variance that tends to 0
     stats = _stats(pairs)
@@ -135,7 +135,7 @@ def test_isotropic_prior_reduces_to_mean_regularisation():
     """With Σ = τ² I on the weights and a free intercept, the posterior mean is the
     mean-regularised solution at alpha = σ² / (2 τ²) (summed loss) — checked through
     fixed variances: EM's E-step at τ², σ² equals MeanRegularizedRegressor."""
-    from polytask.linear._hierarchical import _posterior, _sqrt_psd
+    from polytask.linear._hierarchical_em import _posterior, _sqrt_psd
 
     pairs, _, _ = _tasks(seed=5, T=8, intercept_sd=0.0)
     H, g, _, _ = _stats(pairs)

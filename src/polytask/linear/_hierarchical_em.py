@@ -1,0 +1,163 @@
+"""The EM updates of :class:`~polytask.linear.HierarchicalBayesRegressor` (private).
+
+Every task enters through its sufficient statistics ``H_t = Z_tᵀZ_t``, ``g_t = Z_tᵀy_t``,
+``y_tᵀy_t`` and ``n_t``; nothing here builds an ``n_t x n_t`` matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polytask.linear._design import TaskDesign
+
+FArray = NDArray[np.float64]
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def _task_statistics(design: TaskDesign, intercept: bool) -> tuple[FArray, FArray, FArray, FArray]:
+    """Per-task ``Z_tᵀZ_t``, ``Z_tᵀy_t``, ``y_tᵀy_t`` and ``n_t``; ``Z_t = [X_t, 1]``."""
+    if design.is_shared:
+        assert design.X is not None and design.Y is not None
+        observed = np.ones(design.Y.shape, bool) if design.mask is None else design.mask
+        rows = [observed[:, t] for t in range(design.n_tasks)]
+        blocks = [(design.X[r], design.Y[r, t]) for t, r in enumerate(rows)]
+    else:
+        blocks = list(zip(design.Xs, design.ys, strict=True))
+    H, g, yy, n = [], [], [], []
+    for X, y in blocks:
+        Z = np.hstack([X, np.ones((X.shape[0], 1))]) if intercept else X
+        H.append(Z.T @ Z)
+        g.append(Z.T @ y)
+        yy.append(float(y @ y))
+        n.append(float(y.size))
+    return np.stack(H), np.stack(g), np.array(yy), np.array(n)
+
+
+def _sqrt_psd(S: FArray) -> FArray:
+    """A square root ``L`` with ``L Lᵀ = S`` for a symmetric PSD ``S`` (eigenvalues >= 0)."""
+    vals, vecs = np.linalg.eigh((S + S.T) / 2)
+    return vecs * np.sqrt(np.clip(vals, 0.0, None))
+
+
+def _posterior(
+    H: FArray, g: FArray, mean: FArray, L: FArray, noise: float, rand: NDArray[np.intp]
+) -> tuple[FArray, FArray, FArray]:
+    """Posterior means ``m_t`` and covariances ``C_t`` of the random effects, and
+    ``log det(I + Lᵀ H_t L / noise)`` of every task (batched over tasks)."""
+    Hr = H[:, rand][:, :, rand]
+    resid = g[:, rand] - H[:, rand, :] @ mean  # Z_rᵀ (y - Z μ), (T, q)
+    S = np.eye(rand.size) + (L.T @ Hr @ L) / noise
+    chol = np.linalg.cholesky(S)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    C = L @ np.linalg.inv(S) @ L.T  # L S⁻¹ Lᵀ, (T, q, q)
+    m = (C @ resid[:, :, None])[:, :, 0] / noise
+    return m, C, logdet
+
+
+def _log_likelihood(
+    H: FArray,
+    g: FArray,
+    yy: FArray,
+    n: FArray,
+    mean: FArray,
+    noise: float,
+    rand: NDArray[np.intp],
+    m: FArray,
+    logdet: FArray,
+) -> float:
+    """The marginal log-likelihood from the posterior of the same parameters."""
+    rr = yy - 2.0 * g @ mean + ((H @ mean) @ mean)
+    resid = g[:, rand] - H[:, rand, :] @ mean
+    quad = (rr - np.sum(resid * m, axis=1)) / noise  # rᵀ V⁻¹ r
+    return float(-0.5 * np.sum(n * (_LOG_2PI + np.log(noise)) + logdet + quad))
+
+
+class _EMMap:
+    """One EM update of the hierarchical model, on ``theta = (mean, log Sigma, log s2)``.
+
+    ``log Sigma`` is the matrix logarithm (eigenvalues floored at a tiny fraction of
+    the starting prior variances), so that extrapolated points stay valid: Sigma
+    positive definite, the noise variance positive.
+    """
+
+    def __init__(
+        self,
+        H: FArray,
+        g: FArray,
+        yy: FArray,
+        n: FArray,
+        rand: NDArray[np.intp],
+        diagonal: bool,
+    ) -> None:
+        self.H, self.g, self.yy, self.n, self.rand, self.diagonal = H, g, yy, n, rand, diagonal
+        self.total = float(n.sum())
+        self.Hr = H[:, rand][:, :, rand]
+        self.pooled_H, self.pooled_g = H.sum(axis=0), g.sum(axis=0)
+        self.pooled_inv = np.linalg.pinv(self.pooled_H)  # minimum-norm mean if singular
+        # a model that interpolates the data would drive the noise to 0 (unbounded
+        # likelihood): keep it above a tiny fraction of the labels' second moment
+        self.noise_floor = max(1e-10 * float(yy.sum()) / self.total, np.finfo(float).tiny)
+        self.p, self.q = H.shape[1], rand.size
+        self.n_updates = 0
+
+    def start(self) -> FArray:
+        """Pooled least squares; a tenth of the noise over each column's scale."""
+        mean = self.pooled_inv @ self.pooled_g
+        rss = float(self.yy.sum() - 2.0 * self.pooled_g @ mean + mean @ self.pooled_H @ mean)
+        noise = max(rss / self.total, self.noise_floor)
+        scale = np.diagonal(self.pooled_H)[self.rand] / self.total
+        prior = 0.1 * noise / np.where(scale > 0, scale, 1.0)
+        self.var_floor = 1e-12 * float(prior.max())
+        return self.pack(mean, np.diag(prior), noise)
+
+    def pack(self, mean: FArray, cov: FArray, noise: float) -> FArray:
+        vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
+        log_cov = (vecs * np.log(np.maximum(vals, self.var_floor))) @ vecs.T
+        return np.concatenate([mean, log_cov.ravel(), [np.log(noise)]])
+
+    def unpack(self, theta: FArray) -> tuple[FArray, FArray, float]:
+        p, q = self.p, self.q
+        log_cov = theta[p : p + q * q].reshape(q, q)
+        vals, vecs = np.linalg.eigh((log_cov + log_cov.T) / 2)
+        cov = (vecs * np.exp(np.clip(vals, -745.0, 700.0))) @ vecs.T
+        noise = max(float(np.exp(min(theta[-1], 700.0))), self.noise_floor)
+        return theta[:p], cov, noise
+
+    def trial(self, theta: FArray) -> tuple[FArray | None, float]:
+        """``__call__`` at an extrapolated point: ``(None, -inf)`` where it is invalid
+        (overflow, a non-finite likelihood) instead of an error."""
+        try:
+            with np.errstate(all="ignore"):
+                out, ll = self(theta)
+        except (ValueError, np.linalg.LinAlgError):
+            return None, -np.inf
+        if not (np.isfinite(ll) and np.all(np.isfinite(out))):
+            return None, -np.inf
+        return out, ll
+
+    def __call__(self, theta: FArray) -> tuple[FArray, float]:
+        """The EM update of ``theta``, and the log-likelihood at ``theta`` itself."""
+        H, g, yy, n, rand = self.H, self.g, self.yy, self.n, self.rand
+        mean, cov, noise = self.unpack(theta)
+        m, C, logdet = _posterior(H, g, mean, _sqrt_psd(cov), noise, rand)
+        ll = _log_likelihood(H, g, yy, n, mean, noise, rand, m, logdet)
+        self.n_updates += 1
+        # M-step: every update reads the same posterior (E-step) of the random effects
+        cov = (m.T @ m + C.sum(axis=0)) / H.shape[0]
+        if self.diagonal:
+            cov = np.diag(np.diagonal(cov))
+        shift = (H[:, :, rand] @ m[:, :, None]).sum(axis=(0, 2))
+        mean = self.pooled_inv @ (self.pooled_g - shift)
+        w = np.tile(mean, (H.shape[0], 1))
+        w[:, rand] += m
+        Hw = (H @ w[:, :, None])[:, :, 0]
+        rss = yy - 2.0 * np.sum(g * w, axis=1) + np.sum(Hw * w, axis=1)
+        trace = float(np.sum(self.Hr * np.swapaxes(C, 1, 2)))
+        noise = max(float(rss.sum() + trace) / self.total, self.noise_floor)
+        if not np.isfinite(ll):
+            raise ValueError(
+                "the marginal log-likelihood became non-finite during EM; check the "
+                "scale of X and y (values near the float64 range overflow)."
+            )
+        return self.pack(mean, cov, noise), ll
