@@ -50,6 +50,7 @@ ESTIMATORS = [
     DirtyRegressor(alpha_shared=0.01, alpha_specific=0.01),
     ClusteredRegressor(alpha=0.01, beta=0.01, n_clusters=1),
     HierarchicalBayesRegressor(),
+    HierarchicalBayesRegressor(mean_prior="gaussian", covariance="full"),
     MultiTaskClassifier(penalty=L21(0.01), tol=1e-4),
     L21Classifier(alpha=0.01, tol=1e-4),
     TraceNormClassifier(alpha=0.01, tol=1e-4),

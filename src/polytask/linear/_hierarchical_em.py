@@ -89,8 +89,12 @@ class _EMMap:
         n: FArray,
         rand: NDArray[np.intp],
         diagonal: bool,
+        prior: NDArray[np.bool_] | None = None,
     ) -> None:
         self.H, self.g, self.yy, self.n, self.rand, self.diagonal = H, g, yy, n, rand, diagonal
+        # with a prior, the mean is latent: N(0, tau2 I) on the columns ``prior`` (flat on
+        # the others, the intercept), tau2 fitted too (the last entry of theta)
+        self.prior = prior
         self.total = float(n.sum())
         self.Hr = H[:, rand][:, :, rand]
         self.pooled_H, self.pooled_g = H.sum(axis=0), g.sum(axis=0)
@@ -109,20 +113,26 @@ class _EMMap:
         scale = np.diagonal(self.pooled_H)[self.rand] / self.total
         prior = 0.1 * noise / np.where(scale > 0, scale, 1.0)
         self.var_floor = 1e-12 * float(prior.max())
-        return self.pack(mean, np.diag(prior), noise)
+        tau2 = 1.0
+        if self.prior is not None:  # the spread of the pooled solution's weights
+            tau2 = max(float(np.mean(mean[self.prior] ** 2)), 1e-12)
+        return self.pack(mean, np.diag(prior), noise, tau2)
 
-    def pack(self, mean: FArray, cov: FArray, noise: float) -> FArray:
+    def pack(self, mean: FArray, cov: FArray, noise: float, tau2: float = 1.0) -> FArray:
         vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
         log_cov = (vecs * np.log(np.maximum(vals, self.var_floor))) @ vecs.T
-        return np.concatenate([mean, log_cov.ravel(), [np.log(noise)]])
+        return np.concatenate([mean, log_cov.ravel(), [np.log(noise), np.log(tau2)]])
 
-    def unpack(self, theta: FArray) -> tuple[FArray, FArray, float]:
+    def unpack(self, theta: FArray) -> tuple[FArray, FArray, float, float]:
+        """``(mean, Sigma, noise variance, tau2)``; the mean is the posterior mean of
+        the last update when it is latent."""
         p, q = self.p, self.q
         log_cov = theta[p : p + q * q].reshape(q, q)
         vals, vecs = np.linalg.eigh((log_cov + log_cov.T) / 2)
         cov = (vecs * np.exp(np.clip(vals, -745.0, 700.0))) @ vecs.T
-        noise = max(float(np.exp(min(theta[-1], 700.0))), self.noise_floor)
-        return theta[:p], cov, noise
+        noise = max(float(np.exp(min(theta[-2], 700.0))), self.noise_floor)
+        tau2 = float(np.exp(np.clip(theta[-1], -700.0, 700.0)))
+        return theta[:p], cov, noise, tau2
 
     def trial(self, theta: FArray) -> tuple[FArray | None, float]:
         """``__call__`` at an extrapolated point: ``(None, -inf)`` where it is invalid
@@ -138,8 +148,10 @@ class _EMMap:
 
     def __call__(self, theta: FArray) -> tuple[FArray, float]:
         """The EM update of ``theta``, and the log-likelihood at ``theta`` itself."""
+        if self.prior is not None:
+            return self._latent_mean(theta)
         H, g, yy, n, rand = self.H, self.g, self.yy, self.n, self.rand
-        mean, cov, noise = self.unpack(theta)
+        mean, cov, noise, _ = self.unpack(theta)
         m, C, logdet = _posterior(H, g, mean, _sqrt_psd(cov), noise, rand)
         ll = _log_likelihood(H, g, yy, n, mean, noise, rand, m, logdet)
         self.n_updates += 1
@@ -161,3 +173,61 @@ class _EMMap:
                 "scale of X and y (values near the float64 range overflow)."
             )
         return self.pack(mean, cov, noise), ll
+
+    def _latent_mean(self, theta: FArray) -> tuple[FArray, float]:
+        """EM with the mean latent too: ``mu ~ N(0, tau2)`` on the prior columns.
+
+        Given ``(Sigma, s2, tau2)``, integrating out each task's effects gives
+        ``Z_tᵀV_t⁻¹Z_t = (H_t − H_t,r C_t H_r,t / s2) / s2`` (``C_t`` the effects'
+        posterior covariance given the mean), so the mean's posterior has precision
+        ``P0 = Σ_t Z_tᵀV_t⁻¹Z_t + D`` and every effect's posterior follows from it:
+        ``E u_t = C_t (g_r − H_r,: m0) / s2`` and ``Cov u_t = C_t + K_t C0 K_tᵀ`` with
+        ``K_t = C_t H_r,: / s2``. The log-likelihood is
+        ``log p(y | m0) + log p(m0) − log p(m0 | y)`` (the flat columns contribute a
+        constant).
+        """
+        H, g, yy, n, rand, prior = self.H, self.g, self.yy, self.n, self.rand, self.prior
+        assert prior is not None
+        _, cov, noise, tau2 = self.unpack(theta)
+        L = _sqrt_psd(cov)
+        Hr, Hcr, Hrc = self.Hr, H[:, :, rand], H[:, rand, :]
+        S = np.eye(rand.size) + (L.T @ Hr @ L) / noise
+        chol = np.linalg.cholesky(S)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        C = L @ np.linalg.inv(S) @ L.T  # (T, q, q)
+        precision = (self.pooled_H - (Hcr @ C @ Hrc).sum(axis=0) / noise) / noise
+        precision[prior, prior] += 1.0 / tau2
+        linear = self.pooled_g - (Hcr @ (C @ g[:, rand, None]))[:, :, 0].sum(axis=0) / noise
+        linear = linear / noise
+        chol0 = np.linalg.cholesky((precision + precision.T) / 2)
+        C0 = np.linalg.inv(chol0).T @ np.linalg.inv(chol0)
+        m0 = C0 @ linear
+        m = (C @ (g[:, rand] - Hrc @ m0)[:, :, None])[:, :, 0] / noise
+        ll = _log_likelihood(H, g, yy, n, m0, noise, rand, m, logdet)
+        k = int(prior.sum())
+        ll -= 0.5 * (k * (_LOG_2PI + np.log(tau2)) + float(m0[prior] @ m0[prior]) / tau2)
+        ll += 0.5 * (self.p * _LOG_2PI - 2.0 * float(np.log(np.diagonal(chol0)).sum()))
+        self.n_updates += 1
+        # M-step from the joint posterior of the mean and the effects
+        K = C @ Hrc / noise  # (T, q, p)
+        cov_u = C + K @ C0 @ np.swapaxes(K, 1, 2)
+        cov = (m.T @ m + cov_u.sum(axis=0)) / H.shape[0]
+        if self.diagonal:
+            cov = np.diag(np.diagonal(cov))
+        tau2 = (float(m0[prior] @ m0[prior]) + float(np.trace(C0[prior][:, prior]))) / k
+        w = np.tile(m0, (H.shape[0], 1))
+        w[:, rand] += m
+        Hw = (H @ w[:, :, None])[:, :, 0]
+        rss = yy - 2.0 * np.sum(g * w, axis=1) + np.sum(Hw * w, axis=1)
+        trace = (
+            float(np.sum(self.pooled_H * C0))
+            + float(np.sum(Hr * np.swapaxes(cov_u, 1, 2)))
+            - 2.0 * float(np.einsum("tpq,tqr,rp->", Hcr, K, C0))
+        )
+        noise = max(float(rss.sum() + trace) / self.total, self.noise_floor)
+        if not np.isfinite(ll):
+            raise ValueError(
+                "the marginal log-likelihood became non-finite during EM; check the "
+                "scale of X and y (values near the float64 range overflow)."
+            )
+        return self.pack(m0, cov, noise, max(tau2, 1e-300)), ll
