@@ -66,6 +66,8 @@ def linear_head_gramian(cotangents: Sequence[Tensor | None], weights: Sequence[T
     A = torch.cat([torch.zeros(n, w.shape[0], dtype=dtype, device=W.device) if c is None
                    else c for c, w in zip(cols, weights, strict=True)], dim=1)
     full = (A.T @ A) * (W @ W.T)
+    if W.shape[0] == len(weights):  # one output per head: no block sums
+        return (full + full.T) / 2
     sizes = torch.tensor([w.shape[0] for w in weights], device=W.device)
     owner = torch.repeat_interleave(torch.arange(len(weights), device=W.device), sizes)
     blocks = torch.zeros(W.shape[0], len(weights), dtype=dtype, device=W.device)

@@ -186,26 +186,33 @@ class StepEngine:
         self.weighting = getattr(method, "weighting", method)
         params = inspect.signature(self.weighting.__call__).parameters if kind != "loss" else {}
         self._pass_losses = "losses" in params
-        self.head_weights = self._linear_head_weights()
-        # one objective, or a Gramian from the heads' cotangents: nothing differentiates
-        # the task losses one by one, so they may be computed in vectorised groups
-        self.grouped = one_objective(kind, method, want_gramian) or self.head_weights is not None
+        layers = self._head_layers(model, kind, method, representation, want_gramian)
+        arch_names: Any = getattr(model, "task_names", ())
+        self.head_weights = None if layers is None else {
+            t: layer.weight for t, layer in zip(arch_names, layers, strict=True)}
+        self.grouped = self.stacks_heads(model, kind, method, representation, want_gramian)
         self.explicit = dist.enabled or scaler is not None or self._force_explicit \
             or self.head_weights is not None
         m = len(tasks)
         self.last_losses = torch.ones(m, dtype=torch.float64)
         self.gradvac_targets = torch.zeros(m, m, dtype=torch.float64)
 
-    def _linear_head_weights(self) -> dict[str, Tensor] | None:
-        """Every task's head weight when the Gramian comes from the heads' cotangents."""
-        if not self._structured_heads:
+    @classmethod
+    def _head_layers(cls, model: nn.Module, kind: MethodKind, method: Any,
+                     representation: bool, want_gramian: bool) -> list[nn.Linear] | None:
+        """The heads' layers when the Gramian comes from their output cotangents."""
+        if not cls._structured_heads:
             return None
-        layers = structured_heads(self.model, self.kind, self.method, self.representation,
-                                  self.want_gramian)
-        if layers is None:
-            return None
-        model: Any = self.model
-        return {t: layer.weight for t, layer in zip(model.task_names, layers, strict=True)}
+        return structured_heads(model, kind, method, representation, want_gramian)
+
+    @classmethod
+    def stacks_heads(cls, model: nn.Module, kind: MethodKind, method: Any,
+                     representation: bool, want_gramian: bool) -> bool:
+        """Whether the step may stack the heads and compute the losses in vectorised
+        groups: it backpropagates one objective, or takes the Gramian from the heads'
+        output cotangents, so nothing differentiates the task losses one by one."""
+        return one_objective(kind, method, want_gramian) or cls._head_layers(
+            model, kind, method, representation, want_gramian) is not None
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Tensor]:

@@ -35,9 +35,7 @@ from ._setup import (
     check_method,
     check_model,
     check_schedule,
-    one_objective,
     resolve_device,
-    structured_heads,
     task_param_groups,
     uses_features,
 )
@@ -333,9 +331,7 @@ class Trainer:
             logger.debug("mixed_precision=%r ignored on %s (CUDA only)", self.mixed_precision,
                          device)
         tracking = self.gradient_tracker is not None
-        stack = one_objective(kind, method, tracking) or (
-            StepEngine._structured_heads
-            and structured_heads(model, kind, method, representation, tracking) is not None)
+        stack = StepEngine.stacks_heads(model, kind, method, representation, tracking)
         forward: nn.Module = ForwardModule(model, uses_features(model, representation),
                                            stack_heads=stack)
         if dist.enabled:

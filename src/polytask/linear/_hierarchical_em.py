@@ -45,14 +45,19 @@ def _posterior(
 ) -> tuple[FArray, FArray, FArray]:
     """Posterior means ``m_t`` and covariances ``C_t`` of the random effects, and
     ``log det(I + Lᵀ H_t L / noise)`` of every task (batched over tasks)."""
-    Hr = H[:, rand][:, :, rand]
+    C, logdet = _effect_covariance(H[:, rand][:, :, rand], L, noise)
     resid = g[:, rand] - H[:, rand, :] @ mean  # Z_rᵀ (y - Z μ), (T, q)
-    S = np.eye(rand.size) + (L.T @ Hr @ L) / noise
-    chol = np.linalg.cholesky(S)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    C = L @ np.linalg.inv(S) @ L.T  # L S⁻¹ Lᵀ, (T, q, q)
     m = (C @ resid[:, :, None])[:, :, 0] / noise
     return m, C, logdet
+
+
+def _effect_covariance(Hr: FArray, L: FArray, noise: float) -> tuple[FArray, FArray]:
+    """``C_t = L S_t⁻¹ Lᵀ`` with ``S_t = I + Lᵀ H_r,t L / noise`` (the effects' posterior
+    covariance given the mean), and ``log det S_t``, batched over tasks."""
+    S = np.eye(L.shape[1]) + (L.T @ Hr @ L) / noise
+    chol = np.linalg.cholesky(S)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    return L @ np.linalg.inv(S) @ L.T, logdet
 
 
 def _log_likelihood(
@@ -156,23 +161,35 @@ class _EMMap:
         ll = _log_likelihood(H, g, yy, n, mean, noise, rand, m, logdet)
         self.n_updates += 1
         # M-step: every update reads the same posterior (E-step) of the random effects
-        cov = (m.T @ m + C.sum(axis=0)) / H.shape[0]
-        if self.diagonal:
-            cov = np.diag(np.diagonal(cov))
         shift = (H[:, :, rand] @ m[:, :, None]).sum(axis=(0, 2))
         mean = self.pooled_inv @ (self.pooled_g - shift)
-        w = np.tile(mean, (H.shape[0], 1))
-        w[:, rand] += m
-        Hw = (H @ w[:, :, None])[:, :, 0]
-        rss = yy - 2.0 * np.sum(g * w, axis=1) + np.sum(Hw * w, axis=1)
-        trace = float(np.sum(self.Hr * np.swapaxes(C, 1, 2)))
-        noise = max(float(rss.sum() + trace) / self.total, self.noise_floor)
+        cov, noise = self._variances(mean, m, C, 0.0)
+        return self.pack(mean, cov, noise), self._checked(ll)
+
+    def _variances(
+        self, mean: FArray, m: FArray, cov_u: FArray, extra: float
+    ) -> tuple[FArray, float]:
+        """M-step of ``Sigma`` and the noise variance from the effects' posterior means
+        ``m`` and covariances ``cov_u``; ``extra`` adds the mean's own uncertainty to
+        the expected residual sum of squares."""
+        cov = (m.T @ m + cov_u.sum(axis=0)) / m.shape[0]
+        if self.diagonal:
+            cov = np.diag(np.diagonal(cov))
+        w = np.tile(mean, (m.shape[0], 1))
+        w[:, self.rand] += m
+        Hw = (self.H @ w[:, :, None])[:, :, 0]
+        rss = self.yy - 2.0 * np.sum(self.g * w, axis=1) + np.sum(Hw * w, axis=1)
+        trace = float(np.sum(self.Hr * np.swapaxes(cov_u, 1, 2))) + extra
+        return cov, max(float(rss.sum() + trace) / self.total, self.noise_floor)
+
+    @staticmethod
+    def _checked(ll: float) -> float:
         if not np.isfinite(ll):
             raise ValueError(
                 "the marginal log-likelihood became non-finite during EM; check the "
                 "scale of X and y (values near the float64 range overflow)."
             )
-        return self.pack(mean, cov, noise), ll
+        return ll
 
     def _latent_mean(self, theta: FArray) -> tuple[FArray, float]:
         """EM with the mean latent too: ``mu ~ N(0, tau2)`` on the prior columns.
@@ -189,18 +206,15 @@ class _EMMap:
         H, g, yy, n, rand, prior = self.H, self.g, self.yy, self.n, self.rand, self.prior
         assert prior is not None
         _, cov, noise, tau2 = self.unpack(theta)
-        L = _sqrt_psd(cov)
         Hr, Hcr, Hrc = self.Hr, H[:, :, rand], H[:, rand, :]
-        S = np.eye(rand.size) + (L.T @ Hr @ L) / noise
-        chol = np.linalg.cholesky(S)
-        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        C = L @ np.linalg.inv(S) @ L.T  # (T, q, q)
+        C, logdet = _effect_covariance(Hr, _sqrt_psd(cov), noise)
         precision = (self.pooled_H - (Hcr @ C @ Hrc).sum(axis=0) / noise) / noise
         precision[prior, prior] += 1.0 / tau2
         linear = self.pooled_g - (Hcr @ (C @ g[:, rand, None]))[:, :, 0].sum(axis=0) / noise
         linear = linear / noise
         chol0 = np.linalg.cholesky((precision + precision.T) / 2)
-        C0 = np.linalg.inv(chol0).T @ np.linalg.inv(chol0)
+        chol0_inv = np.linalg.inv(chol0)
+        C0 = chol0_inv.T @ chol0_inv
         m0 = C0 @ linear
         m = (C @ (g[:, rand] - Hrc @ m0)[:, :, None])[:, :, 0] / noise
         ll = _log_likelihood(H, g, yy, n, m0, noise, rand, m, logdet)
@@ -211,23 +225,11 @@ class _EMMap:
         # M-step from the joint posterior of the mean and the effects
         K = C @ Hrc / noise  # (T, q, p)
         cov_u = C + K @ C0 @ np.swapaxes(K, 1, 2)
-        cov = (m.T @ m + cov_u.sum(axis=0)) / H.shape[0]
-        if self.diagonal:
-            cov = np.diag(np.diagonal(cov))
         tau2 = (float(m0[prior] @ m0[prior]) + float(np.trace(C0[prior][:, prior]))) / k
-        w = np.tile(m0, (H.shape[0], 1))
-        w[:, rand] += m
-        Hw = (H @ w[:, :, None])[:, :, 0]
-        rss = yy - 2.0 * np.sum(g * w, axis=1) + np.sum(Hw * w, axis=1)
-        trace = (
-            float(np.sum(self.pooled_H * C0))
-            + float(np.sum(Hr * np.swapaxes(cov_u, 1, 2)))
-            - 2.0 * float(np.einsum("tpq,tqr,rp->", Hcr, K, C0))
+        # tr(H_t Cov w_t) beyond the effects' part: the mean's covariance and its cross
+        # covariance with the effects, Cov(u_t, mu) = -K_t C0
+        extra = float(np.sum(self.pooled_H * C0)) - 2.0 * float(
+            np.einsum("tpq,tqr,rp->", Hcr, K, C0)
         )
-        noise = max(float(rss.sum() + trace) / self.total, self.noise_floor)
-        if not np.isfinite(ll):
-            raise ValueError(
-                "the marginal log-likelihood became non-finite during EM; check the "
-                "scale of X and y (values near the float64 range overflow)."
-            )
-        return self.pack(m0, cov, noise, max(tau2, 1e-300)), ll
+        cov, noise = self._variances(m0, m, cov_u, extra)
+        return self.pack(m0, cov, noise, max(tau2, 1e-300)), self._checked(ll)
